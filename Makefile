@@ -1,0 +1,39 @@
+# The two set-up commands: `make test` and `make demo`. Everything they need is
+# installed by the project's own scripts into .venv and ~/.cache/django-airflow-client.
+PYTHON ?= $(HOME)/.pyenv/versions/3.12.1/bin/python
+DJANGO ?= Django>=6.1,<6.2
+VENV ?= .venv
+UV := scripts/uv.sh
+
+.PHONY: venv test test-fast lint matrix demo benchmark clean
+
+$(VENV)/.installed: pyproject.toml
+	$(UV) venv -q --allow-existing --python $(PYTHON) $(VENV)
+	VIRTUAL_ENV=$(VENV) $(UV) pip install -q -e . --group test --group lint "$(DJANGO)"
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Lint, type-check, then the whole suite (SQLite and PostgreSQL, real Airflow 2 and 3, browser).
+test: venv
+	VENV=$(VENV) scripts/test.sh
+
+## The fast suite only: no PostgreSQL, no Airflow, no browser.
+test-fast: venv
+	$(VENV)/bin/pytest -m "not contract and not browser and not postgres" -q
+
+lint: venv
+	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff format --check src tests scripts
+	$(VENV)/bin/mypy
+
+## Every supported Python x Django pair (fast suite).
+matrix: venv
+	PATH="$$(ls -d $(HOME)/.pyenv/versions/3.1[0-3]*/bin | tr '\n' ':')$$PATH" \
+	  $(VENV)/bin/nox --no-error-on-missing-interpreters=false
+
+demo:
+	@echo "make demo arrives with the demo issue; see README." && exit 1
+
+clean:
+	rm -rf $(VENV) .nox .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# What `make test` runs: lint and types, then the whole pytest suite on SQLite
+# (with real Airflow 3 and 2 and the browser tests) and the database tests again
+# on PostgreSQL. Services are started here, on 127.0.0.1, and always stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${VENV:-.venv}
+here=$(pwd)
+dags=$here/tests/contract/dags
+logs=$here/.test-logs
+mkdir -p "$logs"
+
+cleanup() {
+  scripts/airflow.sh stop 3 || true
+  scripts/airflow.sh stop 2 || true
+  scripts/postgres.sh stop || true
+}
+trap cleanup EXIT
+
+scripts/browser.sh install
+# Airflow takes ~20 s to become healthy: start both now, lint meanwhile.
+scripts/airflow.sh start 3 "$dags" >"$logs/airflow3.out" 2>&1 & a3=$!
+scripts/airflow.sh start 2 "$dags" >"$logs/airflow2.out" 2>&1 & a2=$!
+scripts/postgres.sh start
+
+echo "== ruff"; "$venv/bin/ruff" check src tests scripts; "$venv/bin/ruff" format --check src tests scripts
+echo "== mypy"; "$venv/bin/mypy"
+echo "== migrations"; "$venv/bin/python" -m django makemigrations --check --dry-run --settings=tests.settings
+
+wait $a3 || { cat "$logs/airflow3.out"; exit 1; }
+wait $a2 || { cat "$logs/airflow2.out"; exit 1; }
+export DAC_AIRFLOW3_URL=$(scripts/airflow.sh url 3) DAC_AIRFLOW2_URL=$(scripts/airflow.sh url 2)
+export DAC_REQUIRE_SERVICES=1 DAC_CHROMIUM=$(command -v chromium)
+
+echo "== pytest (SQLite, real Airflow 3 and 2, browser)"
+"$venv/bin/pytest" --cov --cov-report=term --cov-report=xml:"$logs/coverage.xml" -p no:randomly -q "$@" || status=$?
+echo "== pytest (PostgreSQL)"
+DAC_POSTGRES_PORT=${DAC_POSTGRES_PORT:-25432} "$venv/bin/pytest" -m "not browser" -q "$@" || status=$?
+exit ${status:-0}

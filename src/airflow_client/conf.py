@@ -1,0 +1,101 @@
+"""Settings accessor: every AIRFLOW_* setting is read here, lazily, with its default.
+
+The result is cached and reset when Django's ``setting_changed`` fires, so
+``override_settings`` works in tests. Validation lives in :mod:`checks`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+#: Defaults of the top-level settings (README lists each).
+DEFAULTS: dict[str, Any] = {
+    "AIRFLOW_ENVIRONMENTS": {},
+    "AIRFLOW_PRESERVE_JOB_TRIGGER": False,
+    "AIRFLOW_REFRESH_INTERVAL": 5,
+    "AIRFLOW_POLL_INTERVAL": 5,
+    "AIRFLOW_EVENTS_SECRET": None,
+    "AIRFLOW_RUN_ID_PREFIX": "dj",
+    "AIRFLOW_MAX_CONF_BYTES": 64 * 1024,
+}
+
+#: Defaults of each AIRFLOW_ENVIRONMENTS entry.
+ENVIRONMENT_DEFAULTS: dict[str, Any] = {
+    "TRANSPORT": "rest",
+    "BASE_URL": "",
+    "UI_URL": "",  # empty: same as BASE_URL
+    "API_VERSION": "auto",
+    "USERNAME": "",
+    "PASSWORD": "",
+    "TOKEN": "",
+    "TIMEOUT": 10.0,  # seconds, per request
+    "RETRIES": 2,  # extra attempts for GETs on connection errors, 5xx and 429
+    "VERIFY": True,  # TLS verification (or a CA bundle path)
+    "ENV_NAME": "",  # mwaa
+    "REGION": "",  # mwaa
+    "SESSION_FACTORY": "",  # mwaa: dotted path to a callable returning a boto3 Session
+    "OPTIONS": {},  # free-form, for custom transports
+}
+
+TRANSPORT_ALIASES = {
+    "rest": "airflow_client.transports.rest.RestTransport",
+    "mwaa": "airflow_client.transports.mwaa.MwaaTransport",
+    "fake": "airflow_client.transports.fake.FakeTransport",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    environments: Mapping[str, Mapping[str, Any]]
+    preserve_job_trigger: bool
+    refresh_interval: float
+    poll_interval: float
+    events_secret: str | None
+    run_id_prefix: str
+    max_conf_bytes: int
+
+
+def raw(name: str) -> Any:
+    """A top-level setting as the user wrote it, or its default."""
+    return getattr(django_settings, name, DEFAULTS[name])
+
+
+def environment(options: Mapping[str, Any]) -> dict[str, Any]:
+    """An environment entry merged over the defaults (UI_URL falls back to BASE_URL)."""
+    merged = {**ENVIRONMENT_DEFAULTS, **options}
+    merged["UI_URL"] = merged["UI_URL"] or merged["BASE_URL"]
+    return merged
+
+
+@functools.cache
+def get_settings() -> Settings:
+    envs = raw("AIRFLOW_ENVIRONMENTS")
+    if not isinstance(envs, Mapping):
+        envs = {}
+    return Settings(
+        environments={
+            alias: environment(opts) for alias, opts in envs.items() if isinstance(opts, Mapping)
+        },
+        preserve_job_trigger=bool(raw("AIRFLOW_PRESERVE_JOB_TRIGGER")),
+        refresh_interval=float(raw("AIRFLOW_REFRESH_INTERVAL")),
+        poll_interval=float(raw("AIRFLOW_POLL_INTERVAL")),
+        events_secret=raw("AIRFLOW_EVENTS_SECRET") or None,
+        run_id_prefix=str(raw("AIRFLOW_RUN_ID_PREFIX")),
+        max_conf_bytes=int(raw("AIRFLOW_MAX_CONF_BYTES")),
+    )
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("AIRFLOW_"):
+        get_settings.cache_clear()
+        from airflow_client import transports
+
+        transports.reset()
