@@ -3,10 +3,12 @@
 # the demo. Each major gets its own virtual environment, cached outside the
 # checkout so repeated runs skip the install.
 #
-#   scripts/airflow.sh install 3|2     create the venv (idempotent)
-#   scripts/airflow.sh start 3|2 DAGS  start `airflow standalone` in its own process group
-#   scripts/airflow.sh stop 3|2        stop that process group
+#   scripts/airflow.sh install 3|2     create the venv and an empty database (idempotent)
+#   scripts/airflow.sh start 3|2 DAGS  start `airflow standalone` in its own session, wait until healthy
+#   scripts/airflow.sh stop 3|2        stop it and every process it started
 #   scripts/airflow.sh url 3|2         print the API base URL
+#
+# Airflow 3.3 uses the simple auth manager, Airflow 2.11 basic auth; both admin/admin.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,31 +16,55 @@ cache=${DAC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/django-airflow-client}
 python=${AIRFLOW_PYTHON:-$HOME/.pyenv/versions/3.11.7/bin/python}
 
 major=${2:-3}
+# Each major moves its log-server ports off the defaults (8793/8794) so both run at once.
 case "$major" in
   3) version=3.3.2; port=${AIRFLOW3_PORT:-28080}; logport=28793; trigport=28794 ;;
   2) version=2.11.2; port=${AIRFLOW2_PORT:-28082}; logport=28795; trigport=28796 ;;
   *) echo "major must be 2 or 3" >&2; exit 2 ;;
 esac
 venv=$cache/airflow-$version
+# A migrated database (with the admin user on Airflow 2), copied into each fresh
+# home: migrating takes 15-30 s, copying nothing.
+template=$cache/airflow-db-$version
 home=$cache/airflow-home-$major
 pidfile=$home/standalone.pid
 
 uv() { "$here/uv.sh" "$@"; }
 
 install() {
-  if [ -x "$venv/bin/airflow" ] && [ -f "$venv/.complete" ]; then return 0; fi
-  rm -rf "$venv"
-  uv venv -q --python "$python" "$venv"
-  VIRTUAL_ENV=$venv uv pip install -q "apache-airflow==$version"
-  touch "$venv/.complete"
+  if ! [ -x "$venv/bin/airflow" ] || ! [ -f "$venv/.complete" ]; then
+    rm -rf "$venv"
+    uv venv -q --python "$python" "$venv"
+    VIRTUAL_ENV=$venv uv pip install -q "apache-airflow==$version"
+    touch "$venv/.complete"
+  fi
+  if ! [ -f "$template/airflow.db" ]; then
+    local scratch=$template.tmp
+    rm -rf "$scratch"; mkdir -p "$scratch"
+    (
+      export AIRFLOW_HOME=$scratch AIRFLOW__CORE__LOAD_EXAMPLES=False
+      "$venv/bin/airflow" db migrate
+      if [ "$major" = 2 ]; then
+        # `standalone` would invent a random password, and `users reset-password`
+        # crashes on 2.11, so the user exists before standalone looks for it.
+        "$venv/bin/airflow" users create -u admin -p admin -r Admin -f Admin -l User -e admin@example.invalid
+      fi
+    ) >"$scratch/install.log" 2>&1 || { tail -30 "$scratch/install.log" >&2; return 1; }
+    rm -rf "$template"; mkdir -p "$template"
+    cp "$scratch/airflow.db" "$template/airflow.db"
+    rm -rf "$scratch"
+  fi
 }
 
 start() {
   local dags=${3:?DAG folder}
+  dags=$(cd "$dags" && pwd)
   install
-  stop >/dev/null 2>&1 || true
+  stop
   rm -rf "$home"; mkdir -p "$home"
+  cp "$template/airflow.db" "$home/airflow.db"
   export AIRFLOW_HOME=$home
+  # standalone spawns its components as `airflow ...` found on PATH.
   export PATH=$venv/bin:$PATH
   export AIRFLOW__CORE__LOAD_EXAMPLES=False
   export AIRFLOW__CORE__DAGS_FOLDER=$dags
@@ -46,54 +72,106 @@ start() {
   export AIRFLOW__CORE__PARALLELISM=4
   export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$logport
   export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=$trigport
+  # Every component must sign and check tokens with the same keys; pin them
+  # rather than rely on each process reading the same generated airflow.cfg.
+  local secret; secret=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+  export AIRFLOW__API_AUTH__JWT_SECRET=$secret
+  export AIRFLOW__API__SECRET_KEY=$secret
+  export AIRFLOW__WEBSERVER__SECRET_KEY=$secret
+  # Test speed: see DAG files within seconds, start queued tasks at once.
   export AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL=5
-  export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5
   export AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL=5
+  export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL=5
+  export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5
+  export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=1
+  export AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC=1
+  export AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=0.2
+  export AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL=1
+  export AIRFLOW__CORE__MIN_SERIALIZED_DAG_FETCH_INTERVAL=1
   if [ "$major" = 3 ]; then
     export AIRFLOW__API__HOST=127.0.0.1
     export AIRFLOW__API__PORT=$port
     export AIRFLOW__API__BASE_URL=http://127.0.0.1:$port/
+    # Tasks report back here; the default (port 8080) makes every task fail.
     export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$port/execution/
     export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
     export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$home/passwords.json
-    echo '{"admin": "admin"}' > "$home/passwords.json"
+    echo '{"admin": "admin"}' >"$home/passwords.json"
   else
     export AIRFLOW__WEBSERVER__WEB_SERVER_HOST=127.0.0.1
     export AIRFLOW__WEBSERVER__WEB_SERVER_PORT=$port
     export AIRFLOW__WEBSERVER__BASE_URL=http://127.0.0.1:$port
-    export AIRFLOW__API__AUTH_BACKENDS=airflow.api.auth.backend.basic_auth
     export AIRFLOW__WEBSERVER__WORKERS=1
+    # session is listed too because the UI needs it (Airflow warns otherwise).
+    export AIRFLOW__API__AUTH_BACKENDS=airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session
   fi
-  setsid airflow standalone >"$home/standalone.log" 2>&1 < /dev/null &
-  echo $! > "$pidfile"
-  wait_healthy
-  if [ "$major" = 2 ]; then
-    # standalone generates a random admin password; pin it so tests and the demo can log in.
-    airflow users reset-password -u admin -p admin >/dev/null 2>&1 \
-      || airflow users create -u admin -p admin -r Admin -f a -l a -e admin@example.invalid >/dev/null
-  fi
+  setsid airflow standalone >"$home/standalone.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  wait_healthy || { stop; return 1; }
 }
 
+# Healthy = the API answers, the scheduler heartbeats and admin/admin logs in.
 wait_healthy() {
-  local health
-  if [ "$major" = 3 ]; then health=/api/v2/monitor/health; else health=/health; fi
-  for _ in $(seq 1 180); do
-    if curl -fsS "http://127.0.0.1:$port$health" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      echo "airflow $version exited; log: $home/standalone.log" >&2; tail -30 "$home/standalone.log" >&2; return 1
+  local base=http://127.0.0.1:$port health login
+  if [ "$major" = 3 ]; then
+    health=$base/api/v2/monitor/health
+    login=(-X POST -H 'Content-Type: application/json' -d '{"username":"admin","password":"admin"}' "$base/auth/token")
+  else
+    health=$base/health
+    login=(-u admin:admin "$base/api/v1/dags?limit=1")
+  fi
+  for _ in $(seq 1 240); do
+    if curl -fsS -m 5 "$health" 2>/dev/null | grep -Eq '"scheduler": *\{[^}]*"status": *"healthy"' \
+      && curl -fsS -m 5 -o /dev/null "${login[@]}" 2>/dev/null; then
+      return 0
     fi
-    sleep 1
+    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      echo "airflow $version exited; log: $home/standalone.log" >&2
+      tail -30 "$home/standalone.log" >&2
+      return 1
+    fi
+    sleep 0.5
   done
-  echo "airflow $version not healthy after 180 s; log: $home/standalone.log" >&2
+  echo "airflow $version not healthy after 120 s; log: $home/standalone.log" >&2
+  return 1
+}
+
+# The process group of standalone plus every descendant: task runners move to
+# their own groups (Airflow 2 even to their own session), so the group alone misses them.
+members() {
+  ps -eo pid=,ppid=,pgid= | awk -v root="$1" '
+    { pid[NR] = $1; ppid[NR] = $2; if ($3 == root || $1 == root) keep[$1] = 1 }
+    END {
+      do { grew = 0
+        for (i = 1; i <= NR; i++) if (!(pid[i] in keep) && (ppid[i] in keep)) { keep[pid[i]] = 1; grew = 1 }
+      } while (grew)
+      for (p in keep) print p
+    }'
+}
+
+alive() {
+  local p
+  for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done
   return 1
 }
 
 stop() {
   [ -f "$pidfile" ] || return 0
-  local pid; pid=$(cat "$pidfile")
-  kill -TERM -- "-$pid" 2>/dev/null || true
-  for _ in $(seq 1 20); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.5; done
-  kill -KILL -- "-$pid" 2>/dev/null || true
+  local root pids
+  root=$(cat "$pidfile")
+  pids=$(members "$root")
+  if [ -n "$pids" ]; then
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null || true
+    for _ in $(seq 1 30); do
+      # shellcheck disable=SC2086
+      alive $pids || break
+      sleep 0.5
+    done
+    # Whatever ignored TERM (or was started meanwhile) goes now.
+    # shellcheck disable=SC2086
+    kill -KILL $pids $(members "$root") 2>/dev/null || true
+  fi
   rm -f "$pidfile"
 }
 
@@ -102,5 +180,5 @@ case "${1:-}" in
   start) start "$@" ;;
   stop) stop ;;
   url) echo "http://127.0.0.1:$port" ;;
-  *) sed -n '2,10p' "$0"; exit 2 ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
 esac

@@ -26,6 +26,7 @@ scripts/postgres.sh start
 echo "== ruff"; "$venv/bin/ruff" check src tests scripts; "$venv/bin/ruff" format --check src tests scripts
 echo "== mypy"; "$venv/bin/mypy"
 echo "== migrations"; "$venv/bin/python" -m django makemigrations --check --dry-run --settings=tests.settings
+echo "== wheel"; "$venv/bin/python" scripts/check_wheel.py
 
 wait $a3 || { cat "$logs/airflow3.out"; exit 1; }
 wait $a2 || { cat "$logs/airflow2.out"; exit 1; }

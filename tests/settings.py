@@ -75,5 +75,9 @@ else:
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AIRFLOW_ENVIRONMENTS = {
-    "default": {"TRANSPORT": "fake", "BASE_URL": "http://airflow.test", "UI_URL": "https://airflow.example.org"},
+    "default": {
+        "TRANSPORT": "fake",
+        "BASE_URL": "http://airflow.test",
+        "UI_URL": "https://airflow.example.org",
+    },
 }

@@ -18,6 +18,14 @@ _LAZY = {
     "TriggerFailed": "airflow_client.exceptions",
     "UnknownJob": "airflow_client.exceptions",
     "InvalidConf": "airflow_client.exceptions",
+    "trigger": "airflow_client.services",
+    "trigger_on_commit": "airflow_client.services",
+    "refresh": "airflow_client.services",
+    "sync": "airflow_client.syncing",  # not sync.py: importing it would shadow sync()
+    "JobRun": "airflow_client.models",
+    "JobTrigger": "airflow_client.models",
+    "Job": "airflow_client.jobs",
+    "register": "airflow_client.jobs",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -51,9 +51,7 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
             )
         )
     if not isinstance(raw("AIRFLOW_PRESERVE_JOB_TRIGGER"), bool):
-        errors.append(
-            _error(13, "AIRFLOW_PRESERVE_JOB_TRIGGER must be True or False.", "Default: False.")
-        )
+        errors.append(_error(13, "AIRFLOW_PRESERVE_JOB_TRIGGER must be True or False.", "Default: False."))
     secret = raw("AIRFLOW_EVENTS_SECRET")
     if secret is not None and (not isinstance(secret, str) or len(secret) < 16):
         errors.append(
@@ -76,7 +74,11 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
     max_conf = raw("AIRFLOW_MAX_CONF_BYTES")
     if isinstance(max_conf, bool) or not isinstance(max_conf, int) or max_conf <= 0:
         errors.append(
-            _error(16, "AIRFLOW_MAX_CONF_BYTES must be a positive integer.", f"Default: {DEFAULTS['AIRFLOW_MAX_CONF_BYTES']}.")
+            _error(
+                16,
+                "AIRFLOW_MAX_CONF_BYTES must be a positive integer.",
+                f"Default: {DEFAULTS['AIRFLOW_MAX_CONF_BYTES']}.",
+            )
         )
     return errors
 
@@ -96,7 +98,9 @@ def _check_environments() -> list[checks.CheckMessage]:
     for alias, options in envs.items():
         if not isinstance(options, Mapping):
             errors.append(
-                _error(2, f"AIRFLOW_ENVIRONMENTS[{alias!r}] must be a dict.", "See the README's settings list.")
+                _error(
+                    2, f"AIRFLOW_ENVIRONMENTS[{alias!r}] must be a dict.", "See the README's settings list."
+                )
             )
             continue
         errors += _check_environment(str(alias), options)
@@ -159,11 +163,17 @@ def _check_environment(alias: str, options: Mapping[str, Any]) -> list[checks.Ch
     timeout = options.get("TIMEOUT", ENVIRONMENT_DEFAULTS["TIMEOUT"])
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         errors.append(
-            _error(10, f"{where}['TIMEOUT'] must be a positive number of seconds, not {timeout!r}.", "Default: 10.")
+            _error(
+                10,
+                f"{where}['TIMEOUT'] must be a positive number of seconds, not {timeout!r}.",
+                "Default: 10.",
+            )
         )
     retries = options.get("RETRIES", ENVIRONMENT_DEFAULTS["RETRIES"])
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        errors.append(_error(17, f"{where}['RETRIES'] must be an integer >= 0, not {retries!r}.", "Default: 2."))
+        errors.append(
+            _error(17, f"{where}['RETRIES'] must be an integer >= 0, not {retries!r}.", "Default: 2.")
+        )
     if transport == "mwaa":
         if importlib.util.find_spec("boto3") is None:
             errors.append(
@@ -175,7 +185,11 @@ def _check_environment(alias: str, options: Mapping[str, Any]) -> list[checks.Ch
             )
         if not options.get("ENV_NAME"):
             errors.append(
-                _error(9, f"{where}['ENV_NAME'] is required for the 'mwaa' transport.", "The MWAA environment's name.")
+                _error(
+                    9,
+                    f"{where}['ENV_NAME'] is required for the 'mwaa' transport.",
+                    "The MWAA environment's name.",
+                )
             )
     return errors
 

@@ -80,9 +80,7 @@ def get_settings() -> Settings:
     if not isinstance(envs, Mapping):
         envs = {}
     return Settings(
-        environments={
-            alias: environment(opts) for alias, opts in envs.items() if isinstance(opts, Mapping)
-        },
+        environments={alias: environment(opts) for alias, opts in envs.items() if isinstance(opts, Mapping)},
         preserve_job_trigger=bool(raw("AIRFLOW_PRESERVE_JOB_TRIGGER")),
         refresh_interval=float(raw("AIRFLOW_REFRESH_INTERVAL")),
         poll_interval=float(raw("AIRFLOW_POLL_INTERVAL")),

@@ -67,8 +67,12 @@ def test_mwaa_without_boto3(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "boto3" else real(name, *a))
-    assert "airflow_client.E008" in ids(AIRFLOW_ENVIRONMENTS={"default": {"TRANSPORT": "mwaa", "ENV_NAME": "x"}})
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "boto3" else real(name, *a)
+    )
+    assert "airflow_client.E008" in ids(
+        AIRFLOW_ENVIRONMENTS={"default": {"TRANSPORT": "mwaa", "ENV_NAME": "x"}}
+    )
 
 
 @pytest.mark.parametrize(

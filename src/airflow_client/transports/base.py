@@ -184,5 +184,5 @@ class Transport(abc.ABC):
         self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None, map_index: int = -1
     ) -> str: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: most transports hold nothing)
         """Release connections (called when settings change)."""

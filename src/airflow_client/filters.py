@@ -1,0 +1,92 @@
+"""The job-history filters (django-filter); every value lives in the query string."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Exists, OuterRef
+from django.utils.translation import gettext_lazy as _
+
+from airflow_client.conf import get_settings
+from airflow_client.jobs import all_jobs, dag_ids
+from airflow_client.models import JobRecord, JobRun
+
+#: Airflow's run types (Airflow 2 says dataset_triggered, Airflow 3 asset_triggered).
+RUN_TYPES = (
+    ("manual", _("manual")),
+    ("scheduled", _("scheduled")),
+    ("backfill", _("backfill")),
+    ("asset_triggered", _("asset triggered")),
+    ("dataset_triggered", _("dataset triggered")),
+)
+
+
+def dag_choices() -> list[tuple[str, str]]:
+    return [(dag_id, dag_id) for dag_id in dag_ids()]
+
+
+def environment_choices() -> list[tuple[str, str]]:
+    return [(alias, alias) for alias in get_settings().environments]
+
+
+def record_type_choices() -> list[tuple[str, str]]:
+    """The kinds of record some Job runs for, as "app_label.modelname"."""
+    seen: dict[str, str] = {}
+    for job in all_jobs():
+        try:
+            model = job.get_model()
+        except (LookupError, ValueError):
+            continue
+        seen[model._meta.label_lower] = str(model._meta.verbose_name).capitalize()
+    return sorted(seen.items(), key=lambda item: item[1])
+
+
+class JobRunFilter(django_filters.FilterSet):  # type: ignore[misc]
+    dag_id = django_filters.ChoiceFilter(label=_("DAG"), choices=dag_choices)
+    state = django_filters.ChoiceFilter(label=_("State"), choices=JobRun.State.choices)
+    environment = django_filters.ChoiceFilter(label=_("Environment"), choices=environment_choices)
+    record_type = django_filters.ChoiceFilter(
+        label=_("Record type"), choices=record_type_choices, method="filter_record"
+    )
+    # Used together with record_type (see filter_record); alone it matches that key in any model.
+    object_id = django_filters.CharFilter(label=_("Record id"), method="filter_record")
+    run_type = django_filters.ChoiceFilter(label=_("Run type"), choices=RUN_TYPES)
+    started_from = django_filters.ChoiceFilter(
+        label=_("Started from"),
+        choices=(("app", _("this app")), ("airflow", _("Airflow"))),
+        method="filter_started_from",
+    )
+    started = django_filters.DateFromToRangeFilter(label=_("Started between"), field_name="start_date")
+    ended = django_filters.DateFromToRangeFilter(label=_("Ended between"), field_name="end_date")
+
+    class Meta:
+        model = JobRun
+        fields = ()
+
+    def filter_record(
+        self, queryset: models.QuerySet[JobRun], name: str, value: Any
+    ) -> models.QuerySet[JobRun]:
+        # Both halves of "a record" must hold for the same link, so they are applied
+        # once, together, from whichever of the two filters runs first.
+        if getattr(self, "_record_done", False):
+            return queryset
+        self._record_done = True
+        data = self.form.cleaned_data
+        links = JobRecord.objects.filter(job_run=OuterRef("pk"))
+        if data.get("record_type"):
+            model = apps.get_model(data["record_type"])
+            links = links.filter(content_type=ContentType.objects.get_for_model(model))
+        if data.get("object_id"):
+            links = links.filter(object_id=data["object_id"])
+        filtered: models.QuerySet[JobRun] = queryset.filter(Exists(links))
+        return filtered
+
+    def filter_started_from(
+        self, queryset: models.QuerySet[JobRun], name: str, value: str
+    ) -> models.QuerySet[JobRun]:
+        filtered: models.QuerySet[JobRun] = queryset.filter(started_here=(value == "app"))
+        return filtered

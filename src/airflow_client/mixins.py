@@ -1,0 +1,152 @@
+"""Runs of a record: a model mixin, per-object helpers and a prefetch for lists.
+
+``prefetch_job_runs(objects)`` attaches each object's current run, latest run
+and last success (per DAG) with three queries per model, however many objects
+there are; the helpers below (and the mixin's methods) read that cache when it
+is there and query otherwise.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+
+from airflow_client.models import ACTIVE_STATES, JobRecord, JobRun
+from airflow_client.transports.base import SUCCESS
+
+if TYPE_CHECKING:
+    from airflow_client.models import JobRunQuerySet
+
+__all__ = [
+    "AirflowJobsMixin",
+    "current_job_run",
+    "last_job_success",
+    "latest_job_run",
+    "prefetch_job_runs",
+]
+
+CACHE_ATTR = "_airflow_job_runs"
+M = TypeVar("M", bound=models.Model)
+
+
+@dataclass
+class PrefetchedRuns:
+    """Per dag_id: the newest active run, the newest run, the newest success."""
+
+    current: dict[str, JobRun] = field(default_factory=dict)
+    latest: dict[str, JobRun] = field(default_factory=dict)
+    success: dict[str, JobRun] = field(default_factory=dict)
+
+
+def _newest(runs: dict[str, JobRun], dag_id: str | None) -> JobRun | None:
+    if dag_id is not None:
+        return runs.get(dag_id)
+    return max(runs.values(), key=lambda run: (run.created_at, run.pk), default=None)
+
+
+def _cache(obj: models.Model) -> PrefetchedRuns | None:
+    cached: PrefetchedRuns | None = obj.__dict__.get(CACHE_ATTR)
+    return cached
+
+
+def _runs(obj: models.Model, dag_id: str | None) -> JobRunQuerySet:
+    runs: JobRunQuerySet = JobRun.objects.for_object(obj)
+    return runs if dag_id is None else cast("JobRunQuerySet", runs.filter(dag_id=dag_id))
+
+
+def current_job_run(obj: models.Model, dag_id: str | None = None) -> JobRun | None:
+    """The newest queued or running run of ``obj`` (in ``dag_id``), or None."""
+    cached = _cache(obj)
+    if cached is not None:
+        return _newest(cached.current, dag_id)
+    run: JobRun | None = _runs(obj, dag_id).active().order_by("-created_at", "-id").first()
+    return run
+
+
+def latest_job_run(obj: models.Model, dag_id: str | None = None) -> JobRun | None:
+    """The newest run of ``obj`` (in ``dag_id``), whatever its state."""
+    cached = _cache(obj)
+    if cached is not None:
+        return _newest(cached.latest, dag_id)
+    run: JobRun | None = _runs(obj, dag_id).order_by("-created_at", "-id").first()
+    return run
+
+
+def last_job_success(obj: models.Model, dag_id: str | None = None) -> JobRun | None:
+    """The newest successful run of ``obj`` (in ``dag_id``)."""
+    cached = _cache(obj)
+    if cached is not None:
+        return _newest(cached.success, dag_id)
+    run: JobRun | None = JobRun.objects.last_success(obj, dag_id)
+    return run
+
+
+def _ranked(content_type: ContentType, object_ids: Sequence[str], **run_filter: Any) -> Iterable[JobRecord]:
+    """The newest link per (record, DAG) among runs matching ``run_filter``: one query."""
+    newest_first = Window(
+        RowNumber(),
+        partition_by=[F("object_id"), F("dag_id")],
+        order_by=[F("job_run__created_at").desc(), F("job_run_id").desc()],
+    )
+    links: Iterable[JobRecord] = (
+        JobRecord.objects.filter(
+            content_type=content_type, object_id__in=object_ids, job_run__isnull=False, **run_filter
+        )
+        .annotate(rank=newest_first)
+        .filter(rank=1)
+        .select_related("job_run")
+    )
+    return links
+
+
+def prefetch_job_runs(objects: Iterable[M]) -> list[M]:
+    """Attach current / latest / last-success runs to each object (3 queries per model)."""
+    objects = list(objects)
+    by_type: dict[ContentType, dict[str, list[M]]] = defaultdict(lambda: defaultdict(list))
+    for obj in objects:
+        if obj.pk is None:
+            continue
+        obj.__dict__[CACHE_ATTR] = PrefetchedRuns()
+        by_type[ContentType.objects.get_for_model(obj)][str(obj.pk)].append(obj)
+    for content_type, members in by_type.items():
+        object_ids = list(members)
+        queries: dict[str, dict[str, Any]] = {
+            "latest": {},
+            "success": {"job_run__state": SUCCESS},
+            "current": {"job_run__state__in": ACTIVE_STATES},
+        }
+        for slot, run_filter in queries.items():
+            for link in _ranked(content_type, object_ids, **run_filter):
+                assert link.job_run is not None
+                for obj in members[link.object_id]:
+                    getattr(obj.__dict__[CACHE_ATTR], slot)[link.dag_id] = link.job_run
+    return objects
+
+
+class AirflowJobsMixin(models.Model):
+    """Adds run lookups to a model: ``obj.job_runs``, ``obj.current_job_run()``, ..."""
+
+    class Meta:
+        abstract = True
+
+    @property
+    def job_runs(self) -> JobRunQuerySet:
+        """Every run of this record, newest first (a QuerySet that chains)."""
+        runs: JobRunQuerySet = JobRun.objects.for_object(self)
+        return runs
+
+    def current_job_run(self, dag_id: str | None = None) -> JobRun | None:
+        return current_job_run(self, dag_id)
+
+    def latest_job_run(self, dag_id: str | None = None) -> JobRun | None:
+        return latest_job_run(self, dag_id)
+
+    def last_job_success(self, dag_id: str | None = None) -> JobRun | None:
+        return last_job_success(self, dag_id)

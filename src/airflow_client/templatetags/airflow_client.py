@@ -1,0 +1,59 @@
+"""``{% airflow_status obj %}``: the trigger / status / last success / logs widget for a record."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+from django.db import models
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from airflow_client.jobs import get_job, jobs_for_model
+from airflow_client.polling import Widget, format_duration, next_uid, state_label, widget_context
+
+register = template.Library()
+
+WIDGET_TEMPLATE = "airflow_client/widget.html"
+
+
+@register.simple_tag(takes_context=True)
+def airflow_status(
+    context: template.Context,
+    obj: models.Model,
+    job: str | None = None,
+    compact: bool = False,
+) -> SafeString:
+    """One widget per Job registered for ``obj``'s model, or only the Job of dag_id ``job``."""
+    request = context.get("request")
+    jobs = [get_job(job)] if job else jobs_for_model(obj)
+    parts = [
+        render_to_string(
+            WIDGET_TEMPLATE,
+            widget_context(Widget(j, obj, next_uid(request), compact=bool(compact)), request=request),
+            request=request,
+        )
+        for j in jobs
+    ]
+    # render_to_string returns SafeStrings, which format_html_join leaves as they are.
+    return format_html_join("", "{}", ((part,) for part in parts))
+
+
+@register.simple_tag
+def airflow_client_css() -> SafeString:
+    """The widget's stylesheet link, for pages that do not extend airflow_client/base.html."""
+    return format_html('<link rel="stylesheet" href="{}">', static("airflow_client/airflow_client.css"))
+
+
+@register.filter
+def run_state(state: str | None) -> str:
+    """A run state in words: ``{{ run.state|run_state }}``."""
+    return state_label(state)
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """``{{ run.duration|duration }}`` -> "4 min 10 s"."""
+    return format_duration(value)

@@ -1,0 +1,334 @@
+"""HTTP plumbing of the REST transport: one httpx client, credentials, retries, errors.
+
+:class:`ApiSession` knows *how* to talk to one Airflow (which API version, which
+credentials, when to retry); :mod:`.rest` knows *what* to ask. One session is
+shared by the threads of a web server, so the lazily created client, the API
+version and the access token are guarded by one lock. Network I/O that sets
+that state (version detection, token fetch) runs under the lock on purpose:
+threads arriving meanwhile wait and reuse the result instead of asking again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import certifi
+import httpx
+
+from airflow_client.exceptions import (
+    AirflowError,
+    AirflowTimeout,
+    AirflowUnavailable,
+    BadResponse,
+    ConfigurationError,
+)
+from airflow_client.transports.payloads import error_for_status
+
+__all__ = ["ApiSession"]
+
+#: First pause between two attempts of a GET; doubled each time (0.2 s, 0.4 s, ...).
+BACKOFF_SECONDS = 0.2
+#: A fetched token is replaced this long before its ``exp`` (clock skew, slow requests).
+TOKEN_MARGIN_SECONDS = 60.0
+_VERSIONS = ("v1", "v2")
+
+
+def _jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim of a JWT (read, never verified: only Airflow can verify it)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        return None
+    return float(exp)
+
+
+@functools.lru_cache(maxsize=8)
+def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+    """The TLS setting for VERIFY, built once per process.
+
+    Loading a CA bundle takes tens of milliseconds and transports are rebuilt
+    whenever settings change, so contexts are shared (they are thread-safe).
+    A path is a CA bundle (file) or a certificate folder, as for ``requests``;
+    httpx deprecates passing it as ``verify`` itself.
+    """
+    if verify is False:
+        return False
+    if verify is True:
+        # What httpx does for verify=True: the environment's bundle, else certifi's.
+        if os.environ.get("SSL_CERT_FILE"):
+            return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+        if os.environ.get("SSL_CERT_DIR"):
+            return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+        return ssl.create_default_context(cafile=certifi.where())
+    if os.path.isdir(verify):
+        return ssl.create_default_context(capath=verify)
+    return ssl.create_default_context(cafile=verify)
+
+
+def _body(response: httpx.Response) -> Any:
+    """An error answer's body: its JSON when it has some, else its text."""
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _retryable(status_code: int) -> bool:
+    return status_code == 429 or status_code >= 500
+
+
+class ApiSession:
+    """One Airflow's REST API as JSON in, JSON out (or an AirflowError)."""
+
+    def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
+        self.alias = alias
+        self.base_url = str(options.get("BASE_URL") or "").rstrip("/")
+        self.timeout = float(options.get("TIMEOUT") or 10.0)
+        self.retries = max(0, int(options.get("RETRIES") or 0))
+        verify = options.get("VERIFY", True)
+        self._verify: bool | str = verify if isinstance(verify, str) and verify else bool(verify)
+        self._username = str(options.get("USERNAME") or "")
+        self._password = str(options.get("PASSWORD") or "")
+        self._static_token = str(options.get("TOKEN") or "")
+        self._api_version = str(options.get("API_VERSION") or "auto").lower()
+        #: how to wait between attempts; tests replace it to run instantly.
+        self.sleep: Callable[[float], None] = time.sleep
+        self._lock = threading.RLock()
+        self._client: httpx.Client | None = None
+        self._version: str | None = self._api_version if self._api_version in _VERSIONS else None
+        self._token: str | None = None
+        #: when to fetch a new token (epoch seconds); None: keep it until Airflow refuses it.
+        self._token_renew_at: float | None = None
+
+    # --- client --------------------------------------------------------------------------------
+
+    def _http(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    if not self.base_url:
+                        raise ConfigurationError(f"Airflow environment {self.alias!r} has no BASE_URL.")
+                    # httpx sends no Referer; Airflow 3 would record a run started with one
+                    # as triggered from its UI. Redirects are not followed: a redirect means
+                    # a wrong BASE_URL, better reported than silently re-sent.
+                    self._client = httpx.Client(
+                        timeout=self.timeout,
+                        verify=_ssl_context(self._verify),
+                        follow_redirects=False,
+                        headers={"Accept": "application/json", "User-Agent": "django-airflow-client"},
+                    )
+                client = self._client
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        retries: int | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One request, retried with backoff where that cannot do harm.
+
+        GETs are retried on connection errors, 429 and 5xx. Other methods only
+        when the connection could not even be opened (Airflow never saw them):
+        after that, a second POST could start a second run. Timeouts are never
+        retried: the caller has already waited TIMEOUT seconds.
+        """
+        extra = self.retries if retries is None else retries
+        attempts = 1 + extra
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = self._http().request(method, url, **kwargs)
+            except httpx.TimeoutException as exc:
+                raise AirflowTimeout(
+                    f"Airflow ({self.alias}) did not answer within {self.timeout:g} s."
+                ) from exc
+            except httpx.ConnectError as exc:
+                if last:
+                    raise AirflowUnavailable(f"Cannot reach Airflow ({self.alias}): {exc}") from exc
+            except httpx.HTTPError as exc:
+                if last or method != "GET":
+                    raise AirflowUnavailable(f"Lost the connection to Airflow ({self.alias}): {exc}") from exc
+            else:
+                if last or method != "GET" or not _retryable(response.status_code):
+                    return response
+            self.sleep(BACKOFF_SECONDS * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- API version ---------------------------------------------------------------------------
+
+    @property
+    def known_version(self) -> str | None:
+        """The API version when configured or already detected; never asks Airflow."""
+        return self._version
+
+    def version(self, *, retries: int | None = None) -> str:
+        """ "v1" or "v2": from API_VERSION, or asked once of Airflow and remembered."""
+        if self._version is not None:
+            return self._version
+        with self._lock:
+            if self._version is None:
+                if self._api_version != "auto":
+                    raise ConfigurationError(
+                        f"API_VERSION of Airflow environment {self.alias!r} is {self._api_version!r}:"
+                        " use 'auto', 'v1' or 'v2'."
+                    )
+                self._version = self._detect(retries)
+            return self._version
+
+    def _detect(self, retries: int | None) -> str:
+        # Both version endpoints answer without credentials. A 5xx or an unreachable
+        # server tells nothing: raise (and ask again next time) rather than guess.
+        statuses = []
+        for version in ("v2", "v1"):
+            response = self._send("GET", f"{self.base_url}/api/{version}/version", retries=retries)
+            if _retryable(response.status_code):
+                raise error_for_status(
+                    response.status_code, _body(response), action="Asking Airflow for its version"
+                )
+            if response.status_code == 200 and self._release(response) is not None:
+                return version
+            statuses.append(f"/api/{version}/version: HTTP {response.status_code}")
+        raise BadResponse(
+            f"No Airflow REST API answers at BASE_URL of environment {self.alias!r} "
+            f"({', '.join(statuses)}). Check BASE_URL, or set API_VERSION.",
+        )
+
+    @staticmethod
+    def _release(response: httpx.Response) -> str | None:
+        # A front end answering 200 with HTML for any path is not Airflow.
+        try:
+            data = response.json()
+        except ValueError:
+            return None
+        release = data.get("version") if isinstance(data, dict) else None
+        return release if isinstance(release, str) else None
+
+    def airflow_release(self) -> str | None:
+        """Airflow's release string ("3.3.2"), or None when the version endpoint fails."""
+        try:
+            response = self._send("GET", f"{self.base_url}/api/{self.version()}/version")
+        except AirflowError:
+            return None
+        return self._release(response) if response.status_code == 200 else None
+
+    # --- credentials ---------------------------------------------------------------------------
+
+    @property
+    def _fetches_tokens(self) -> bool:
+        return not self._static_token and bool(self._username) and self.version() == "v2"
+
+    def _credentials(self) -> tuple[dict[str, str], str | None]:
+        """The Authorization header to send, and the fetched token it holds (if any)."""
+        if self._static_token:
+            return {"Authorization": f"Bearer {self._static_token}"}, None
+        if not self._username:
+            return {}, None
+        if self.version() == "v1":
+            pair = base64.b64encode(f"{self._username}:{self._password}".encode()).decode("ascii")
+            return {"Authorization": f"Basic {pair}"}, None
+        token = self._current_token()
+        return {"Authorization": f"Bearer {token}"}, token
+
+    def _current_token(self) -> str:
+        with self._lock:
+            renew_at = self._token_renew_at
+            if self._token is None or (renew_at is not None and time.time() >= renew_at):
+                self._token = self._fetch_token()
+                expiry = _jwt_expiry(self._token)
+                self._token_renew_at = None if expiry is None else expiry - TOKEN_MARGIN_SECONDS
+            return self._token
+
+    def _forget_token(self, token: str) -> None:
+        with self._lock:
+            # Another thread may have replaced it already: keep that one.
+            if self._token == token:
+                self._token = None
+
+    def _fetch_token(self) -> str:
+        response = self._send(
+            "POST",
+            f"{self.base_url}/auth/token",
+            json={"username": self._username, "password": self._password},
+        )
+        if not response.is_success:
+            error = error_for_status(
+                response.status_code, _body(response), action="Airflow refused to issue an API token"
+            )
+            error.body = None  # an echo of the request could hold the password
+            raise error
+        try:
+            token = response.json().get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise BadResponse(
+                "Airflow's /auth/token answer holds no access_token.", status_code=response.status_code
+            )
+        return token
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        auth: bool = True,
+    ) -> Any:
+        """Call ``/api/{version}{path}`` and return the decoded JSON answer."""
+        url = f"{self.base_url}/api/{self.version()}{path}"
+        kwargs: dict[str, Any] = {"params": params}
+        if json is not None:
+            kwargs["json"] = json
+        headers, token = self._credentials() if auth else ({}, None)
+        response = self._send(method, url, headers=headers, **kwargs)
+        if response.status_code in (401, 403) and token is not None and self._fetches_tokens:
+            # Expired or revoked before its exp: get a new token once and ask again.
+            self._forget_token(token)
+            headers, _token = self._credentials()
+            response = self._send(method, url, headers=headers, **kwargs)
+        return self._decode(response)
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None, *, auth: bool = True) -> Any:
+        return self.request("GET", path, params=params, auth=auth)
+
+    def post(self, path: str, json: Any) -> Any:
+        return self.request("POST", path, json=json)
+
+    @staticmethod
+    def _decode(response: httpx.Response) -> Any:
+        if not response.is_success:
+            raise error_for_status(response.status_code, _body(response))
+        try:
+            return response.json()
+        except ValueError:
+            raise BadResponse(
+                "Airflow answered with something that is not JSON.",
+                status_code=response.status_code,
+                body=response.text[:1000],
+            ) from None

@@ -1,0 +1,548 @@
+"""An in-memory Airflow for tests: ``"TRANSPORT": "fake"``.
+
+Nothing leaves the process. The state of each environment alias lives in a
+module-level :class:`FakeAirflow` (so it survives the transport being rebuilt
+when settings change); tests drive and inspect it::
+
+    from airflow_client.transports import fake
+
+    airflow = fake.get_airflow()          # the "default" alias
+    airflow.add_dag("harvest", paused=True)
+    ...                                    # code under test triggers runs
+    airflow.advance("dj_abc")              # queued -> running -> success
+    airflow.finish(("harvest", "dj_abc"), state="failed")
+    assert airflow.call_count("get_run") == 1
+
+Any dag_id is known unless ``airflow.strict = True``; then only DAGs added with
+``add_dag`` exist and others raise NotFound. Reset between tests with
+``fake.reset_all()``, e.g. in an autouse fixture of your ``conftest.py``::
+
+    @pytest.fixture(autouse=True)
+    def _fake_airflow():
+        yield
+        fake.reset_all()
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_client.exceptions import (
+    AirflowError,
+    AirflowUnavailable,
+    BadRequest,
+    Conflict,
+    DagPaused,
+    NotFound,
+)
+from airflow_client.transports import payloads
+from airflow_client.transports.base import (
+    FAILED,
+    FINISHED_STATES,
+    QUEUED,
+    RUN_STATES,
+    RUNNING,
+    SUCCESS,
+    Capabilities,
+    Dag,
+    DagRun,
+    Health,
+    LogChunk,
+    LogLine,
+    RunQuery,
+    TaskInstance,
+    Transport,
+)
+
+__all__ = ["DEFAULT_TASK_ID", "FakeAirflow", "FakeTransport", "get_airflow", "reset_all"]
+
+#: The task every run has until ``set_task`` gives it others.
+DEFAULT_TASK_ID = "run"
+
+#: A run given by its run id alone (must be unique across DAGs) or as (dag_id, run_id).
+RunRef = str | tuple[str, str]
+
+# Airflow's default [scheduler] allowed_run_id_pattern.
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class _Task:
+    state: str | None
+    try_number: int = 1
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    operator: str | None = "PythonOperator"
+
+
+@dataclass
+class _Run:
+    run: DagRun
+    seq: int  # creation order: breaks ties between equal run_after values
+    updated_at: datetime
+    tasks: dict[tuple[str, int], _Task] | None = None  # None: the one default task
+    logs: dict[tuple[str, int, int], list[str]] = field(default_factory=dict)
+
+
+class FakeAirflow:
+    """The state of one fake Airflow environment, and the helpers tests use to drive it.
+
+    Every method is thread-safe. ``calls`` lists what the transport was asked, as
+    ``(method, args)`` tuples, e.g. ``("get_run", ("harvest", "dj_1"))``.
+    """
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self._lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every DAG, run, call and failure; back to the defaults."""
+        with self._lock:
+            self.strict = False
+            self.down = False
+            self.log_page_size = 100
+            self.clock: Callable[[], datetime] = _utcnow
+            self.calls: list[tuple[str, tuple[Any, ...]]] = []
+            self._dags: dict[str, Dag] = {}
+            self._runs: dict[tuple[str, str], _Run] = {}
+            self._failures: list[AirflowError] = []
+            self._seq = 0
+
+    # --- DAGs ------------------------------------------------------------------------------
+
+    def add_dag(self, dag_id: str, *, paused: bool = False) -> Dag:
+        """Make ``dag_id`` known (or change whether it is paused)."""
+        with self._lock:
+            self._dags[dag_id] = Dag(dag_id=dag_id, is_paused=paused)
+            return self._dags[dag_id]
+
+    def _dag(self, dag_id: str) -> Dag:
+        dag = self._dags.get(dag_id)
+        if dag is None:
+            if self.strict:
+                raise NotFound(f"Dag with dag_id: {dag_id!r} not found", status_code=404)
+            dag = self.add_dag(dag_id)
+        return dag
+
+    # --- failures and calls ----------------------------------------------------------------
+
+    def fail_next(self, exc: AirflowError | None = None) -> None:
+        """Make the next transport call raise ``exc`` (default AirflowUnavailable); calls queue."""
+        with self._lock:
+            self._failures.append(exc or AirflowUnavailable("Fake Airflow cannot be reached (fail_next)."))
+
+    def call_count(self, method: str) -> int:
+        with self._lock:
+            return sum(1 for name, _args in self.calls if name == method)
+
+    def _enter(self, method: str, *args: Any) -> None:
+        """Record a transport call, then fail it if the test asked for that."""
+        self.calls.append((method, args))
+        if self._failures:
+            raise self._failures.pop(0)
+        if self.down:
+            raise AirflowUnavailable("Fake Airflow is down (down = True).")
+
+    # --- runs ------------------------------------------------------------------------------
+
+    def _find(self, ref: RunRef) -> _Run:
+        if isinstance(ref, tuple):
+            found = self._runs.get(ref)
+            if found is None:
+                raise NotFound(f"The DagRun {ref[0]}/{ref[1]} was not found", status_code=404)
+            return found
+        matches = [entry for (_dag, run_id), entry in self._runs.items() if run_id == ref]
+        if not matches:
+            raise NotFound(f"The DagRun {ref!r} was not found", status_code=404)
+        if len(matches) > 1:
+            raise ValueError(f"Run id {ref!r} exists in several DAGs: pass (dag_id, run_id).")
+        return matches[0]
+
+    def _store(self, run: DagRun) -> DagRun:
+        key = (run.dag_id, run.run_id)
+        if key in self._runs:
+            raise Conflict(
+                f"DAGRun with DAG ID: {run.dag_id!r} and run ID: {run.run_id!r} already exists",
+                status_code=409,
+            )
+        self._seq += 1
+        self._runs[key] = _Run(run=run, seq=self._seq, updated_at=self.clock())
+        return run
+
+    def _update(self, entry: _Run, **changes: Any) -> DagRun:
+        entry.run = replace(entry.run, **changes)
+        entry.updated_at = self.clock()
+        return entry.run
+
+    def add_run(
+        self,
+        dag_id: str,
+        run_id: str | None = None,
+        *,
+        state: str = QUEUED,
+        conf: Mapping[str, Any] | None = None,
+        triggered_by: str = "ui",
+        run_type: str = "manual",
+        note: str | None = None,
+    ) -> DagRun:
+        """A run started outside this app (by default from Airflow's UI)."""
+        with self._lock:
+            self._dag(dag_id)
+            now = self.clock()
+            run = DagRun(
+                dag_id=dag_id,
+                run_id=run_id or f"{run_type}__{now.isoformat()}",
+                state=QUEUED,
+                run_type=run_type,
+                triggered_by=triggered_by,
+                run_after=now,
+                queued_at=now,
+                conf=dict(conf or {}),
+                note=note,
+            )
+            self._store(run)
+            return self.set_state((dag_id, run.run_id), state) if state != QUEUED else run
+
+    def get(self, ref: RunRef) -> DagRun:
+        """The run as the fake holds it (not recorded in ``calls``)."""
+        with self._lock:
+            return self._find(ref).run
+
+    def runs(self, dag_id: str | None = None) -> list[DagRun]:
+        """Every run (of ``dag_id``), oldest first."""
+        with self._lock:
+            entries = sorted(self._runs.values(), key=lambda e: e.seq)
+            return [e.run for e in entries if dag_id is None or e.run.dag_id == dag_id]
+
+    def set_state(self, ref: RunRef, state: str) -> DagRun:
+        """Put a run in ``state``, filling start/end dates the way Airflow would."""
+        if state not in RUN_STATES:
+            raise ValueError(f"{state!r} is not a DAG run state ({', '.join(RUN_STATES)}).")
+        with self._lock:
+            entry = self._find(ref)
+            now = self.clock()
+            if state == QUEUED:
+                return self._update(entry, state=state, queued_at=now, start_date=None, end_date=None)
+            start = entry.run.start_date or now
+            end = now if state in FINISHED_STATES else None
+            return self._update(entry, state=state, start_date=start, end_date=end)
+
+    def advance(self, ref: RunRef) -> DagRun:
+        """One scheduler step: queued -> running -> success."""
+        with self._lock:
+            current = self._find(ref).run
+            following = {QUEUED: RUNNING, RUNNING: SUCCESS}.get(current.state)
+            if following is None:
+                raise ValueError(f"Run {current.run_id!r} is finished ({current.state}); nothing to advance.")
+            return self.set_state((current.dag_id, current.run_id), following)
+
+    def finish(self, ref: RunRef, state: str = SUCCESS) -> DagRun:
+        """End a run (success or failed), whatever its state."""
+        if state not in FINISHED_STATES:
+            raise ValueError(f"A run finishes as success or failed, not {state!r}.")
+        return self.set_state(ref, state)
+
+    # --- task instances and logs -----------------------------------------------------------
+
+    def set_task(
+        self,
+        ref: RunRef,
+        task_id: str,
+        *,
+        state: str | None,
+        try_number: int = 1,
+        map_index: int = -1,
+        operator: str | None = "PythonOperator",
+    ) -> None:
+        """Give the run this task instance; the first call replaces the default task."""
+        with self._lock:
+            entry = self._find(ref)
+            if entry.tasks is None:
+                entry.tasks = {}
+            now = self.clock()
+            started = state is not None and state not in ("scheduled", QUEUED)
+            entry.tasks[(task_id, map_index)] = _Task(
+                state=state,
+                try_number=try_number,
+                start_date=now if started else None,
+                end_date=now if state in (SUCCESS, FAILED, "skipped", "upstream_failed") else None,
+                operator=operator,
+            )
+            entry.updated_at = now
+
+    def add_log(
+        self, ref: RunRef, task_id: str, *lines: str, try_number: int = 1, map_index: int = -1
+    ) -> None:
+        """Append lines to a task try's log (replacing the generated default lines)."""
+        with self._lock:
+            entry = self._find(ref)
+            entry.logs.setdefault((task_id, try_number, map_index), []).extend(lines)
+
+    def _tasks(self, entry: _Run) -> dict[tuple[str, int], _Task]:
+        if entry.tasks is not None:
+            return entry.tasks
+        run = entry.run
+        # The default task follows its run: no try yet while queued, one try after.
+        state = None if run.state == QUEUED else run.state
+        return {
+            (DEFAULT_TASK_ID, -1): _Task(
+                state=state,
+                try_number=0 if state is None else 1,
+                start_date=run.start_date,
+                end_date=run.end_date,
+            )
+        }
+
+    def _log_lines(
+        self, entry: _Run, task_id: str, task: _Task, try_number: int, map_index: int
+    ) -> list[str]:
+        lines = entry.logs.get((task_id, try_number, map_index))
+        if lines is not None:
+            return lines
+        run = entry.run
+        generated = [
+            f"Fake Airflow: task {task_id} of run {run.dag_id}/{run.run_id}, try {try_number}",
+            f"Run conf: {json.dumps(dict(run.conf), sort_keys=True)}",
+        ]
+        if try_number < task.try_number or task.state in FINISHED_STATES:
+            generated.append(f"Task finished: {task.state if try_number == task.try_number else FAILED}")
+        return generated
+
+    # --- what the transport calls (recorded, may fail) -------------------------------------
+
+    def _api_get_dag(self, dag_id: str) -> Dag:
+        with self._lock:
+            self._enter("get_dag", dag_id)
+            return self._dag(dag_id)
+
+    def _api_trigger(
+        self, dag_id: str, run_id: str, conf: Mapping[str, Any], note: str | None, check_paused: bool
+    ) -> DagRun:
+        with self._lock:
+            self._enter("trigger", dag_id, run_id)
+            dag = self._dag(dag_id)
+            # Same order as the real transports: the paused check is its own request first.
+            if check_paused and dag.is_paused:
+                raise DagPaused(f"DAG {dag_id!r} is paused in Airflow: unpause it before starting a run.")
+            if not _RUN_ID.match(run_id) or len(run_id) > FakeTransport.max_run_id_length:
+                raise BadRequest(
+                    f"The run_id {run_id!r} does not match Airflow's allowed pattern.", status_code=400
+                )
+            try:
+                conf_copy = json.loads(json.dumps(dict(conf)))  # as Airflow stores it: JSON
+            except (TypeError, ValueError) as exc:
+                raise BadRequest(f"conf is not JSON: {exc}", status_code=400) from exc
+            now = self.clock()
+            run = DagRun(
+                dag_id=dag_id,
+                run_id=run_id,
+                state=QUEUED,
+                run_type="manual",
+                triggered_by="rest_api",
+                run_after=now,
+                queued_at=now,
+                conf=conf_copy,
+                note=note,
+            )
+            return self._store(run)
+
+    def _api_get_run(self, dag_id: str, run_id: str) -> DagRun:
+        with self._lock:
+            self._enter("get_run", dag_id, run_id)
+            return self._find((dag_id, run_id)).run
+
+    def _api_list_runs(self, query: RunQuery) -> list[DagRun]:
+        with self._lock:
+            self._enter("list_runs", query)
+            for dag_id in query.dag_ids:
+                self._dag(dag_id)  # strict: an unknown DAG is NotFound, as Airflow 3 says
+            found = []
+            for entry in sorted(self._runs.values(), key=_newest_first, reverse=True):
+                run = entry.run
+                if query.dag_ids and run.dag_id not in query.dag_ids:
+                    continue
+                if query.states and run.state not in query.states:
+                    continue
+                if query.updated_since is not None and entry.updated_at < query.updated_since:
+                    continue
+                if query.conf_contains and query.conf_contains not in json.dumps(dict(run.conf)):
+                    continue
+                found.append(run)
+                if len(found) >= query.limit:
+                    break
+            return found
+
+    def _api_task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
+        with self._lock:
+            self._enter("task_instances", dag_id, run_id)
+            entry = self._find((dag_id, run_id))
+            return [
+                TaskInstance(
+                    task_id=task_id,
+                    state=task.state,
+                    try_number=task.try_number,
+                    map_index=map_index,
+                    start_date=task.start_date,
+                    end_date=task.end_date,
+                    duration=(task.end_date - task.start_date).total_seconds()
+                    if task.start_date and task.end_date
+                    else None,
+                    operator=task.operator,
+                )
+                for (task_id, map_index), task in self._tasks(entry).items()
+            ]
+
+    def _api_task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int, token: str | None
+    ) -> LogChunk:
+        with self._lock:
+            self._enter("task_log", dag_id, run_id, task_id, try_number)
+            entry = self._find((dag_id, run_id))
+            task = self._tasks(entry).get((task_id, map_index))
+            if task is None:
+                raise NotFound(f"TaskInstance {task_id!r} (map index {map_index}) not found", status_code=404)
+            if try_number > task.try_number or try_number < 0:
+                raise NotFound(f"Task {task_id!r} has no try {try_number}", status_code=404)
+            lines = self._log_lines(entry, task_id, task, try_number, map_index) if try_number else []
+            start = _offset(token)
+            end = start + self.log_page_size
+            more = end < len(lines) or (try_number == task.try_number and task.state not in FINISHED_STATES)
+            return LogChunk(
+                lines=tuple(LogLine(text=text) for text in lines[start:end]),
+                continuation_token=f"fake:{min(end, len(lines))}" if more and try_number else None,
+            )
+
+    def _api_clear_run(self, dag_id: str, run_id: str, only_failed: bool) -> DagRun:
+        with self._lock:
+            self._enter("clear_run", dag_id, run_id)
+            entry = self._find((dag_id, run_id))
+            for task in (entry.tasks or {}).values():
+                if not only_failed or task.state in (FAILED, "upstream_failed"):
+                    task.state, task.start_date, task.end_date = None, None, None
+            return self.set_state((dag_id, run_id), QUEUED)
+
+    def _api_health(self) -> Health:
+        with self._lock:
+            try:
+                self._enter("health")
+            except AirflowError as exc:
+                return Health(healthy=False, detail={"error": str(exc)})
+            return Health(healthy=True, version="fake")
+
+
+def _newest_first(entry: _Run) -> tuple[datetime, int]:
+    return (entry.run.run_after or datetime.min.replace(tzinfo=timezone.utc), entry.seq)
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    prefix, _, number = token.partition(":")
+    if prefix != "fake" or not number.isdigit():
+        raise BadRequest(f"Bad continuation token {token!r}.", status_code=400)
+    return int(number)
+
+
+_store_lock = threading.Lock()
+_airflows: dict[str, FakeAirflow] = {}
+
+
+def get_airflow(alias: str = "default") -> FakeAirflow:
+    """The fake Airflow behind environment ``alias`` (created empty on first use)."""
+    with _store_lock:
+        if alias not in _airflows:
+            _airflows[alias] = FakeAirflow(alias)
+        return _airflows[alias]
+
+
+def reset_all() -> None:
+    """Reset every fake Airflow in place (references tests hold stay valid)."""
+    with _store_lock:
+        airflows = list(_airflows.values())
+    for airflow in airflows:
+        airflow.reset()
+
+
+class FakeTransport(Transport):
+    """A Transport backed by :func:`get_airflow` for its alias: all capabilities, v2 links."""
+
+    @property
+    def airflow(self) -> FakeAirflow:
+        return get_airflow(self.alias)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            conf_filter=True,
+            batch_listing=True,
+            updated_since_filter=True,
+            structured_logs=True,
+            run_after=True,
+        )
+
+    def get_dag(self, dag_id: str) -> Dag:
+        return self.airflow._api_get_dag(dag_id)
+
+    def trigger(
+        self,
+        dag_id: str,
+        *,
+        run_id: str,
+        conf: Mapping[str, Any],
+        note: str | None = None,
+        check_paused: bool = True,
+    ) -> DagRun:
+        return self.airflow._api_trigger(dag_id, run_id, conf, note, check_paused)
+
+    def get_run(self, dag_id: str, run_id: str) -> DagRun:
+        return self.airflow._api_get_run(dag_id, run_id)
+
+    def list_runs(self, query: RunQuery) -> Iterator[DagRun]:
+        # Evaluated now, not lazily: a failure set with fail_next surfaces at the call.
+        return iter(self.airflow._api_list_runs(query))
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
+        return self.airflow._api_task_instances(dag_id, run_id)
+
+    def task_log(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        *,
+        map_index: int = -1,
+        continuation_token: str | None = None,
+    ) -> LogChunk:
+        return self.airflow._api_task_log(dag_id, run_id, task_id, try_number, map_index, continuation_token)
+
+    def clear_run(self, dag_id: str, run_id: str, *, only_failed: bool = False) -> DagRun:
+        return self.airflow._api_clear_run(dag_id, run_id, only_failed)
+
+    def health(self) -> Health:
+        return self.airflow._api_health()
+
+    def run_url(self, dag_id: str, run_id: str) -> str:
+        return payloads.run_url(self._ui_url, dag_id, run_id, "v2")
+
+    def log_url(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None, map_index: int = -1
+    ) -> str:
+        return payloads.log_url(
+            self._ui_url, dag_id, run_id, task_id, "v2", try_number=try_number, map_index=map_index
+        )
+
+    @property
+    def _ui_url(self) -> str:
+        return str(self.options.get("UI_URL") or self.options.get("BASE_URL") or "http://airflow.invalid")

@@ -1,0 +1,435 @@
+"""Airflow's JSON shapes (API v1 and v2) turned into the dataclasses of :mod:`.base`.
+
+Pure functions shared by every transport that speaks Airflow's REST API
+(directly or through MWAA): no I/O here, so each is tested on plain dicts.
+``version`` is always ``"v1"`` (Airflow 2) or ``"v2"`` (Airflow 3).
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from django.utils.dateparse import parse_datetime as _django_parse_datetime
+
+from airflow_client.exceptions import (
+    AirflowError,
+    AirflowUnavailable,
+    AuthenticationFailed,
+    BadRequest,
+    BadResponse,
+    Conflict,
+    NotFound,
+)
+from airflow_client.transports.base import Dag, DagRun, Health, LogChunk, LogLine, TaskInstance
+
+__all__ = [
+    "API_VERSIONS",
+    "error_detail",
+    "error_for_status",
+    "log_url",
+    "parse_dag",
+    "parse_dag_run",
+    "parse_datetime",
+    "parse_health",
+    "parse_log",
+    "parse_run_list",
+    "parse_task_instance",
+    "parse_task_instances",
+    "path_segment",
+    "run_url",
+    "trigger_body",
+    "version_from_string",
+]
+
+API_VERSIONS = ("v1", "v2")
+
+#: Longest readable detail kept from an error body (bodies can hold whole HTML pages).
+_MAX_DETAIL = 500
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """An aware datetime from Airflow's ISO 8601 text (``Z`` or offset); None stays None.
+
+    A naive value is read as UTC (Airflow stores UTC). Anything unreadable is a BadResponse.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed: datetime | None = value
+    elif isinstance(value, str):
+        try:
+            parsed = _django_parse_datetime(value)
+        except ValueError:
+            parsed = None
+    else:
+        parsed = None
+    if parsed is None:
+        raise BadResponse(f"Airflow sent an unreadable date: {value!r}.", body=value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def version_from_string(airflow_version: str) -> str:
+    """The API version ("v1"/"v2") for an Airflow release string such as "2.10.3" or "3.0.6"."""
+    major = airflow_version.strip().split(".", 1)[0]
+    if major == "2":
+        return "v1"
+    if major.isdigit() and int(major) >= 3:
+        return "v2"
+    raise BadResponse(f"Unsupported Airflow version {airflow_version!r}.", body=airflow_version)
+
+
+def _mapping(data: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise BadResponse(f"Airflow sent {what} that is not a JSON object.", body=data)
+    return data
+
+
+def _required_str(data: Mapping[str, Any], key: str, what: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadResponse(f"Airflow sent {what} without {key!r}.", body=dict(data))
+    return value
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+# --- DAGs and runs ---------------------------------------------------------------------------
+
+
+def parse_dag(data: Any) -> Dag:
+    dag = _mapping(data, "a DAG")
+    return Dag(
+        dag_id=_required_str(dag, "dag_id", "a DAG"),
+        is_paused=bool(dag.get("is_paused")),
+        # v2 dropped is_active for is_stale (3.0+); a missing flag means active.
+        is_active=bool(dag.get("is_active", not dag.get("is_stale", False))),
+    )
+
+
+def parse_dag_run(data: Any, version: str) -> DagRun:
+    """A DAG run object of either API version (unknown fields are ignored)."""
+    run = _mapping(data, "a DAG run")
+    conf = run.get("conf")
+    logical_date = run.get("logical_date")
+    if version == "v1" and logical_date is None:
+        logical_date = run.get("execution_date")  # deprecated twin, still the one some 2.x fill
+    return DagRun(
+        dag_id=_required_str(run, "dag_id", "a DAG run"),
+        run_id=_required_str(run, "dag_run_id", "a DAG run"),
+        state=_required_str(run, "state", "a DAG run"),
+        run_type=_optional_str(run.get("run_type")) or "",
+        # Airflow 2 does not say who started a run (external_trigger is not the same thing).
+        triggered_by=_optional_str(run.get("triggered_by")) if version == "v2" else None,
+        triggering_user=_optional_str(run.get("triggering_user_name")),
+        logical_date=parse_datetime(logical_date),
+        run_after=parse_datetime(run.get("run_after")),
+        queued_at=parse_datetime(run.get("queued_at")),
+        start_date=parse_datetime(run.get("start_date")),
+        end_date=parse_datetime(run.get("end_date")),
+        conf=dict(conf) if isinstance(conf, Mapping) else {},
+        note=_optional_str(run.get("note")),
+    )
+
+
+def parse_run_list(data: Any, version: str) -> tuple[list[DagRun], int]:
+    """One page of a run listing and the ``total_entries`` Airflow reports."""
+    page = _mapping(data, "a run list")
+    runs = page.get("dag_runs")
+    if not isinstance(runs, list):
+        raise BadResponse("Airflow sent a run list without 'dag_runs'.", body=dict(page))
+    total = page.get("total_entries")
+    return [parse_dag_run(run, version) for run in runs], total if isinstance(total, int) else len(runs)
+
+
+def trigger_body(run_id: str, conf: Mapping[str, Any], note: str | None, version: str) -> dict[str, Any]:
+    """The JSON body that starts a run with our own run id."""
+    body: dict[str, Any] = {"dag_run_id": run_id, "conf": dict(conf)}
+    if version == "v2":
+        # Airflow 3 requires the key (422 without it); null means "no logical date".
+        body["logical_date"] = None
+    if note is not None:
+        body["note"] = note
+    return body
+
+
+# --- task instances and logs -----------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def parse_task_instance(data: Any) -> TaskInstance:
+    ti = _mapping(data, "a task instance")
+    try_number = ti.get("try_number")
+    map_index = ti.get("map_index")
+    return TaskInstance(
+        task_id=_required_str(ti, "task_id", "a task instance"),
+        # v1 may say "none" (deprecated) where v2 says null: both mean no status yet.
+        state=None if ti.get("state") in (None, "", "none") else str(ti["state"]),
+        try_number=try_number if isinstance(try_number, int) else 0,
+        map_index=map_index if isinstance(map_index, int) else -1,
+        start_date=parse_datetime(ti.get("start_date")),
+        end_date=parse_datetime(ti.get("end_date")),
+        duration=_number(ti.get("duration")),
+        operator=_optional_str(ti.get("operator")),
+    )
+
+
+def parse_task_instances(data: Any) -> tuple[list[TaskInstance], int]:
+    """One page of task instances and the ``total_entries`` Airflow reports."""
+    page = _mapping(data, "a task instance list")
+    items = page.get("task_instances")
+    if not isinstance(items, list):
+        raise BadResponse("Airflow sent a task instance list without 'task_instances'.", body=dict(page))
+    total = page.get("total_entries")
+    return [parse_task_instance(item) for item in items], total if isinstance(total, int) else len(items)
+
+
+# Airflow 2's default log format: "[2025-01-01T10:00:00.123+0000] {file.py:12} INFO - text".
+_V1_LINE = re.compile(r"^\[(?P<ts>[^\]]+)\] \{[^}]*\} (?P<level>[A-Z]+) - ")
+
+
+def _v1_line(text: str) -> LogLine:
+    match = _V1_LINE.match(text)
+    if not match:
+        return LogLine(text=text)
+    try:
+        timestamp = parse_datetime(match["ts"].replace(",", "."))
+    except BadResponse:
+        timestamp = None
+    return LogLine(text=text, timestamp=timestamp, level=match["level"])
+
+
+def _v1_text(content: Any) -> str:
+    """The text inside v1's JSON ``content``: the repr of a list of (host, text) pairs."""
+    if not isinstance(content, str):
+        return "" if content is None else str(content)
+    try:
+        # literal_eval only builds literals: safe on untrusted text.
+        pairs = ast.literal_eval(content)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return content
+    if isinstance(pairs, list) and all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+        return "\n".join(str(text) for _host, text in pairs)
+    return content
+
+
+def _v1_token_finished(token: str) -> bool:
+    """Whether a v1 continuation token says the log is complete.
+
+    The token is itsdangerous' URL-safe serialisation of the log reader's metadata
+    (``payload.signature``, payload base64 JSON, zlib-compressed when it starts with
+    "."). We only read it, never trust it: Airflow verifies it when it comes back.
+    """
+    payload = token.rsplit(".", 1)[0]
+    compressed = payload.startswith(".")
+    payload = payload.lstrip(".")
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        if compressed:
+            raw = zlib.decompress(raw)
+        metadata = json.loads(raw)
+    except (binascii.Error, zlib.error, ValueError):
+        return False
+    return isinstance(metadata, dict) and metadata.get("end_of_log") is True
+
+
+def _v2_lines(content: Any) -> list[LogLine]:
+    if isinstance(content, str):
+        return [LogLine(text=line) for line in content.splitlines()]
+    if not isinstance(content, list):
+        return []
+    lines: list[LogLine] = []
+    for item in content:
+        if isinstance(item, str):
+            lines.append(LogLine(text=item))
+            continue
+        if not isinstance(item, Mapping):
+            continue
+        event = str(item.get("event", ""))
+        if event.startswith("::endgroup::"):
+            continue  # the UI's fold markers carry no text of their own
+        event = event.removeprefix("::group::")
+        try:
+            timestamp = parse_datetime(item.get("timestamp"))
+        except BadResponse:
+            timestamp = None
+        level = item.get("level")
+        lines.append(
+            LogLine(text=event, timestamp=timestamp, level=level.upper() if isinstance(level, str) else None)
+        )
+        for error in item.get("error_detail") or ():
+            if isinstance(error, Mapping):  # an exception logged with the event
+                text = f"{error.get('exc_type', 'Error')}: {error.get('exc_value', '')}"
+                lines.append(LogLine(text=text, level="ERROR"))
+    return lines
+
+
+def parse_log(data: Any, version: str) -> LogChunk:
+    """A JSON log answer (``{content, continuation_token}``) as lines plus the token for more.
+
+    v1 lines are the text as Airflow wrote it, with timestamp and level read from
+    the default line format when it matches; v2 lines are the structured events.
+    The token is None once Airflow says the log is complete.
+    """
+    payload = _mapping(data, "a log")
+    token = _optional_str(payload.get("continuation_token"))
+    if version == "v1":
+        lines = [_v1_line(line) for line in _v1_text(payload.get("content")).splitlines()]
+        # v1 always returns a token, even at the end of a finished log.
+        if token is not None and (_v1_token_finished(token) or not lines):
+            token = None
+    else:
+        lines = _v2_lines(payload.get("content"))
+    return LogChunk(lines=tuple(lines), continuation_token=token)
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+def parse_health(data: Any, airflow_version: str | None = None) -> Health:
+    """Airflow's health answer: healthy when the metadatabase and the scheduler are."""
+    report = _mapping(data, "a health report")
+
+    def status(component: str) -> Any:
+        part = report.get(component)
+        return part.get("status") if isinstance(part, Mapping) else None
+
+    healthy = status("metadatabase") == "healthy" and status("scheduler") == "healthy"
+    return Health(healthy=healthy, version=airflow_version, detail=dict(report))
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
+
+
+def _validation_item(item: Any) -> str:
+    if not isinstance(item, Mapping):
+        return str(item)
+    loc = item.get("loc")
+    where = ".".join(str(part) for part in loc if part != "body") if isinstance(loc, list) else ""
+    msg = str(item.get("msg", ""))
+    return f"{where}: {msg}" if where else msg
+
+
+def error_detail(body: Any) -> str:
+    """The readable reason inside an Airflow error body (v1 problem JSON or v2 ``detail``)."""
+    if body is None:
+        return ""
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return _shorten(body)
+    if not isinstance(body, Mapping):
+        return _shorten(json.dumps(body, default=str))
+    detail = body.get("detail")
+    if isinstance(detail, str) and detail:
+        return _shorten(detail)
+    if isinstance(detail, list):  # v2 request validation (422)
+        return _shorten("; ".join(_validation_item(item) for item in detail))
+    if isinstance(detail, Mapping):  # v2 database errors: {"reason", "message", ...}
+        for key in ("message", "reason"):
+            if isinstance(detail.get(key), str):
+                return _shorten(detail[key])
+        return _shorten(json.dumps(detail, default=str))
+    for key in ("title", "error", "message"):  # v1 problem JSON without detail, misc proxies
+        if isinstance(body.get(key), str) and body[key]:
+            return _shorten(body[key])
+    return _shorten(json.dumps(body, default=str))
+
+
+def error_for_status(status_code: int, body: Any, *, action: str = "") -> AirflowError:
+    """The exception for an Airflow error answer (the caller raises it).
+
+    ``action`` (e.g. "trigger dag_x") prefixes the message so logs say what failed.
+    """
+    detail = error_detail(body) or f"HTTP {status_code}"
+    message = f"{action}: {detail}" if action else detail
+    cls: type[AirflowError]
+    if status_code in (401, 403):
+        cls = AuthenticationFailed
+    elif status_code == 404:
+        cls = NotFound
+    elif status_code == 409:
+        cls = Conflict
+    elif status_code in (400, 422):
+        cls = BadRequest
+    elif status_code == 429 or status_code >= 500:
+        cls = AirflowUnavailable
+    else:
+        cls = BadResponse
+    return cls(message, status_code=status_code, body=body)
+
+
+# --- paths and links -------------------------------------------------------------------------
+
+
+def path_segment(value: str) -> str:
+    """``value`` escaped for one URL path segment.
+
+    ":" and "+" are kept as they are: Airflow's run-id pattern allows them, its
+    generated ids (``manual__2025-01-01T00:00:00+00:00``) use them, and escaping
+    them only lengthens paths (which MWAA caps at 64 characters).
+    """
+    return quote(value, safe=":+")
+
+
+def _base(ui_url: str) -> str:
+    return ui_url.rstrip("/")
+
+
+def run_url(ui_url: str, dag_id: str, run_id: str, version: str) -> str:
+    """The DAG run in Airflow's UI (v1: the grid view with the run selected)."""
+    dag = path_segment(dag_id)
+    if version == "v1":
+        return f"{_base(ui_url)}/dags/{dag}/grid?{urlencode({'dag_run_id': run_id})}"
+    return f"{_base(ui_url)}/dags/{dag}/runs/{path_segment(run_id)}"
+
+
+def log_url(
+    ui_url: str,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    version: str,
+    try_number: int | None = None,
+    map_index: int = -1,
+) -> str:
+    """A task try's log in Airflow's UI (the shapes Airflow's own ``log_url`` builds)."""
+    dag = path_segment(dag_id)
+    if version == "v1":
+        params: dict[str, Any] = {"dag_run_id": run_id, "task_id": task_id}
+        if map_index >= 0:
+            params["map_index"] = map_index
+        params["tab"] = "logs"  # the grid cannot pick a try; it shows the latest
+        return f"{_base(ui_url)}/dags/{dag}/grid?{urlencode(params)}"
+    url = f"{_base(ui_url)}/dags/{dag}/runs/{path_segment(run_id)}/tasks/{path_segment(task_id)}"
+    if map_index >= 0:
+        url += f"/mapped/{map_index}"
+    if try_number is not None:
+        url += f"?{urlencode({'try_number': try_number})}"
+    return url

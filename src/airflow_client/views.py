@@ -1,0 +1,317 @@
+"""The pages and partials users see: the widget's poll and trigger, job history, run detail and logs.
+
+Every view needs login and ``airflow_client.view_jobrun``. None talks to a
+transport: runs are read and started through :mod:`airflow_client.services`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from django.apps import apps
+from django.contrib import messages
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
+from django.views.decorators.http import require_GET, require_POST
+from django_filters.views import FilterView
+from django_htmx.http import HttpResponseStopPolling
+from django_tables2 import SingleTableMixin
+
+from airflow_client import services
+from airflow_client.exceptions import AirflowClientError, AlreadyRunning, TriggerFailed
+from airflow_client.filters import JobRunFilter
+from airflow_client.jobs import Job, jobs_for_model
+from airflow_client.models import JobRun
+from airflow_client.polling import (
+    UID_RE,
+    Widget,
+    current_run,
+    next_uid,
+    poll_tag,
+    refresh_quietly,
+    widget_context,
+)
+from airflow_client.tables import JobRunTable, annotate_for_sorting, csv_response
+
+VIEW_PERMISSION = "airflow_client.view_jobrun"
+WIDGET_TEMPLATE = "airflow_client/widget.html"
+
+_V = TypeVar("_V", bound=Callable[..., HttpResponseBase])
+
+
+def _guarded(view: _V) -> _V:
+    """Anonymous users go to the login page; signed-in users without the permission get a 403."""
+    return login_required(permission_required(VIEW_PERMISSION, raise_exception=True)(view))
+
+
+# --- the widget ---------------------------------------------------------------------------------
+
+
+def _job_and_model(model: str, dag_id: str) -> tuple[Job, type[models.Model]]:
+    """The Job of ``dag_id`` for the model labelled ``model`` ("app_label.modelname"), or 404."""
+    try:
+        model_class = apps.get_model(model)
+    except (LookupError, ValueError):
+        raise Http404(gettext("No such kind of record.")) from None
+    for job in jobs_for_model(model_class):
+        if job.dag_id == dag_id:
+            return job, model_class
+    raise Http404(gettext("No such job for this kind of record."))
+
+
+def _pk(model_class: type[models.Model], object_id: str) -> Any:
+    try:
+        return model_class._meta.pk.to_python(object_id)
+    except ValidationError:
+        raise Http404(gettext("No such record.")) from None
+
+
+def _uid(value: str | None, request: HttpRequest) -> str:
+    return value if value and UID_RE.match(value) else next_uid(request)
+
+
+def safe_next(request: HttpRequest, value: str | None) -> str:
+    """``value`` when it is a URL of this site, else an empty string."""
+    if value and url_has_allowed_host_and_scheme(
+        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return value
+    return ""
+
+
+@_guarded
+@require_GET
+def status(request: HttpRequest, model: str, dag_id: str, object_id: str) -> HttpResponseBase:
+    """The polling partial: the widget again, or 204 when nothing changed, or 286 once finished."""
+    job, model_class = _job_and_model(model, dag_id)
+    pk = _pk(model_class, object_id)
+    # An unsaved stand-in is enough to find the run; the record is only read when rendering.
+    run = current_run(job, model_class(pk=pk))
+    if run is not None:
+        run = refresh_quietly(run)
+    finished = run is None or run.finished
+    if not finished and request.GET.get("tag") == poll_tag(run):
+        # Not 304: htmx 2 swaps a 304's empty body in; 204 it ignores, and polling goes on.
+        return HttpResponse(status=204)
+    obj = get_object_or_404(model_class, pk=pk)
+    widget = Widget(job, obj, _uid(request.GET.get("uid"), request), compact=bool(request.GET.get("compact")))
+    context = widget_context(
+        widget,
+        request=request,
+        run=run,
+        look_up=False,
+        next_url=safe_next(request, request.GET.get("next")),
+    )
+    html = render_to_string(WIDGET_TEMPLATE, context, request=request)
+    return HttpResponseStopPolling(html) if finished else HttpResponse(html)
+
+
+@_guarded
+@require_POST
+def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> HttpResponseBase:
+    """Start the Job for the record; htmx gets the widget back, a plain form a redirect."""
+    job, model_class = _job_and_model(model, dag_id)
+    obj = get_object_or_404(model_class, pk=_pk(model_class, object_id))
+    next_url = safe_next(request, request.POST.get("next"))
+    if not job.has_trigger_permission(request.user, obj):
+        message = gettext("You may not start “%(job)s” for “%(record)s”.") % {"job": job.label, "record": obj}
+        return render(request, "airflow_client/denied.html", {"message": message}, status=403)
+    if job.confirm and request.POST.get("confirmed") != "1":
+        # Without JavaScript hx-confirm cannot ask: a page asks instead.
+        return render(
+            request,
+            "airflow_client/confirm.html",
+            {"job": job, "obj": obj, "question": _question(job), "next": next_url, "post": request.POST},
+        )
+    run: JobRun | None = None
+    notice = ""
+    level = messages.SUCCESS
+    try:
+        user = request.user if isinstance(request.user, AbstractBaseUser) else None
+        run = services.trigger(job, obj, user=user)
+        text = gettext("Started “%(job)s” for “%(record)s”.") % {"job": job.label, "record": obj}
+    except AlreadyRunning as exc:
+        run = exc.job_run
+        notice = text = gettext("A run of “%(job)s” is already going on for this record.") % {
+            "job": job.label
+        }
+        level = messages.WARNING
+    except TriggerFailed as exc:
+        reason = exc.error.detail if exc.error is not None else str(exc)
+        notice = text = gettext("Airflow did not start the run: %(reason)s") % {"reason": reason}
+        level = messages.ERROR
+    except AirflowClientError as exc:  # e.g. InvalidConf from the Job's get_conf
+        notice = text = gettext("The run could not be started: %(reason)s") % {"reason": exc}
+        level = messages.ERROR
+    if request.htmx:  # type: ignore[attr-defined]
+        widget = Widget(
+            job, obj, _uid(request.POST.get("uid"), request), compact=bool(request.POST.get("compact"))
+        )
+        context = widget_context(
+            widget, request=request, run=run, look_up=run is None, notice=notice, next_url=next_url
+        )
+        return render(request, WIDGET_TEMPLATE, context)
+    messages.add_message(request, level, text, fail_silently=True)
+    if next_url:
+        return redirect(next_url)
+    if run is not None:
+        return redirect("airflow_client:run_detail", pk=run.pk)
+    return redirect(reverse("airflow_client:run_list"))
+
+
+def _question(job: Job) -> str:
+    if isinstance(job.confirm, str):
+        return job.confirm
+    return gettext("Start “%(job)s” now?") % {"job": job.label}
+
+
+# --- job history --------------------------------------------------------------------------------
+
+
+def _wants_partial(request: HttpRequest) -> bool:
+    """An htmx request that swaps part of the page (a history restore needs the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request  # type: ignore[union-attr]
+
+
+class RunListView(LoginRequiredMixin, PermissionRequiredMixin, SingleTableMixin, FilterView):  # type: ignore[misc]
+    """Job history: every run, filtered and sorted through the query string."""
+
+    permission_required = VIEW_PERMISSION
+    model = JobRun
+    table_class = JobRunTable
+    filterset_class = JobRunFilter
+    template_name = "airflow_client/run_list.html"
+    paginate_by = 25
+    table_pagination = {"per_page": 25}
+
+    def get_queryset(self) -> models.QuerySet[JobRun]:
+        return annotate_for_sorting(JobRun.objects.all())
+
+    def get_template_names(self) -> list[str]:
+        if _wants_partial(self.request):
+            return [f"{self.template_name}#table"]
+        return [self.template_name]
+
+    def get_table_pagination(self, table: Any) -> Any:
+        return self.table_pagination
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response: HttpResponse = super().get(request, *args, **kwargs)
+        # The same URL answers with a whole page or only the table: caches must tell them apart.
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
+run_list = RunListView.as_view()
+
+
+@_guarded
+@require_GET
+def run_list_csv(request: HttpRequest) -> HttpResponseBase:
+    """The filtered (and sorted) history as CSV, same query string as the page."""
+    filterset = JobRunFilter(request.GET, queryset=JobRun.objects.all(), request=request)
+    runs = filterset.qs if filterset.is_valid() else JobRun.objects.none()
+    return csv_response(request, runs)
+
+
+# --- run detail and logs ------------------------------------------------------------------------
+
+
+@_guarded
+@require_GET
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(JobRun.objects.select_related("job_trigger"), pk=pk)
+    tasks_error = ""
+    try:
+        tasks = services.task_instances(run)
+    except AirflowClientError as exc:
+        tasks, tasks_error = [], str(exc)
+    context = {
+        "run": run,
+        "records": run.records(),
+        "conf_json": json.dumps(run.conf, indent=2, sort_keys=True, ensure_ascii=False),
+        "trigger": run.job_trigger,
+        "trigger_response": _pretty(run.job_trigger.response) if run.job_trigger else "",
+        "tasks": [_task_row(run, task) for task in tasks],
+        "tasks_error": tasks_error,
+        "airflow_url": services.run_url(run),
+    }
+    return render(request, "airflow_client/run_detail.html", context)
+
+
+def _pretty(value: Any) -> str:
+    return "" if value is None else json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _task_row(run: JobRun, task: Any) -> dict[str, Any]:
+    tries = [
+        {
+            "number": number,
+            "url": _log_url(run, task.task_id, number, task.map_index),
+            "airflow_url": services.log_url(run, task.task_id, number, task.map_index),
+            "dom_id": f"ac-log-{run.pk}-{task.task_id}-{task.map_index}-{number}".replace(".", "-"),
+        }
+        for number in range(1, max(task.try_number, 1) + 1)
+    ]
+    return {"task": task, "tries": tries}
+
+
+def _log_url(run: JobRun, task_id: str, try_number: int, map_index: int, token: str | None = None) -> str:
+    url = reverse(
+        "airflow_client:run_log", kwargs={"pk": run.pk, "task_id": task_id, "try_number": try_number}
+    )
+    query: dict[str, Any] = {}
+    if map_index != -1:
+        query["map_index"] = map_index
+    if token:
+        query["token"] = token
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+@_guarded
+@require_GET
+def run_log(request: HttpRequest, pk: int, task_id: str, try_number: int) -> HttpResponse:
+    """One chunk of a task try's log; "load more" asks again with the continuation token."""
+    run = get_object_or_404(JobRun, pk=pk)
+    try:
+        map_index = int(request.GET.get("map_index", -1))
+    except ValueError:
+        raise Http404(gettext("No such task instance.")) from None
+    token = request.GET.get("token") or None
+    log_error = ""
+    lines: tuple[Any, ...] = ()
+    more_url = ""
+    try:
+        chunk = services.task_log(run, task_id, try_number, map_index=map_index, continuation_token=token)
+    except AirflowClientError as exc:
+        log_error = str(exc)
+    else:
+        lines = chunk.lines
+        if chunk.continuation_token and chunk.lines:
+            more_url = _log_url(run, task_id, try_number, map_index, chunk.continuation_token)
+    context = {
+        "run": run,
+        "task_id": task_id,
+        "try_number": try_number,
+        "map_index": map_index,
+        "lines": lines,
+        "more_url": more_url,
+        "log_error": log_error,
+        "continued": token is not None,
+    }
+    template = "airflow_client/run_log.html"
+    return render(request, f"{template}#log" if _wants_partial(request) else template, context)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+from airflow_client.models import JobRecord, JobRun
+from airflow_client.transports import fake
+
+_ids = itertools.count(1)
+DAY = timedelta(days=1)
+
+
+def make_run(
+    obj: models.Model,
+    *,
+    dag_id: str = "index_finding_aid",
+    state: str = "success",
+    age: timedelta = timedelta(0),
+    environment: str = "default",
+    **fields: Any,
+) -> JobRun:
+    """A run linked to ``obj``, recorded ``age`` ago (ended then too, when finished)."""
+    when: datetime = timezone.now() - age
+    if state in ("success", "failed"):
+        fields.setdefault("end_date", when)
+    run = JobRun.objects.create(
+        environment=environment,
+        dag_id=dag_id,
+        dag_run_id=f"manual_{next(_ids)}",
+        state=state,
+        **fields,
+    )
+    JobRun.objects.filter(pk=run.pk).update(created_at=when)
+    run.refresh_from_db()
+    JobRecord.objects.create(
+        job_run=run,
+        content_type=ContentType.objects.get_for_model(obj),
+        object_id=str(obj.pk),
+        dag_id=dag_id,
+    )
+    return run
+
+
+@pytest.fixture
+def finding_aid(db: None) -> Any:
+    from tests.testapp.models import FindingAid
+
+    return FindingAid.objects.create(title="Papers of Ada")
+
+
+@pytest.fixture
+def collection(db: None) -> Any:
+    from tests.testapp.models import Collection
+
+    return Collection.objects.create(slug="coll-1", name="Postcards")
+
+
+@pytest.fixture
+def airflow() -> fake.FakeAirflow:
+    return fake.get_airflow("default")
+
+
+@pytest.fixture
+def no_refresh_interval(settings: Any) -> None:
+    settings.AIRFLOW_REFRESH_INTERVAL = 0
