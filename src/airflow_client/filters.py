@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
+from django_filters.widgets import DateRangeWidget
 
 from airflow_client.conf import get_settings
 from airflow_client.jobs import all_jobs, dag_ids
@@ -60,8 +61,12 @@ class JobRunFilter(django_filters.FilterSet):  # type: ignore[misc]
         choices=(("app", _("this app")), ("airflow", _("Airflow"))),
         method="filter_started_from",
     )
-    started = django_filters.DateFromToRangeFilter(label=_("Started between"), field_name="start_date")
-    ended = django_filters.DateFromToRangeFilter(label=_("Ended between"), field_name="end_date")
+    started = django_filters.DateFromToRangeFilter(
+        label=_("Started between"), field_name="start_date", widget=DateRangeWidget(attrs={"type": "date"})
+    )
+    ended = django_filters.DateFromToRangeFilter(
+        label=_("Ended between"), field_name="end_date", widget=DateRangeWidget(attrs={"type": "date"})
+    )
 
     class Meta:
         model = JobRun

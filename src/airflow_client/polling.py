@@ -51,12 +51,22 @@ class Widget:
         return str(self.obj.pk)
 
     @property
-    def dom_id(self) -> str:
+    def key(self) -> str:
+        """Names the (record, Job) pair: every widget of the pair shares it, in ids and events."""
         # slugify keeps ids valid for any primary key; the hash keeps two keys
         # that slugify alike ("a b" and "a-b") apart.
-        key = hashlib.blake2s(self.object_id.encode(), digest_size=3).hexdigest()
-        parts = [self.model_label.replace(".", "-"), slugify(self.object_id)[:40], key]
-        return "-".join(["ac", *parts, slugify(self.job.dag_id), self.uid])
+        digest = hashlib.blake2s(self.object_id.encode(), digest_size=3).hexdigest()
+        parts = [self.model_label.replace(".", "-"), slugify(self.object_id)[:40], digest]
+        return "-".join(["ac", *parts, slugify(self.job.dag_id)])
+
+    @property
+    def dom_id(self) -> str:
+        return f"{self.key}-{self.uid}"
+
+    @property
+    def changed_event(self) -> str:
+        """The event the trigger view sends so the other widgets of the pair look again."""
+        return f"{self.key}-changed"
 
     def url_args(self) -> dict[str, str]:
         return {"model": self.model_label, "dag_id": self.job.dag_id, "object_id": self.object_id}
@@ -147,6 +157,7 @@ def widget_context(
         "run": run,
         "last_success": last_success,
         "dom_id": widget.dom_id,
+        "changed_event": widget.changed_event,
         "compact": widget.compact,
         "polling": polling,
         "poll_interval": _seconds(get_settings().poll_interval),

@@ -12,7 +12,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "log_url",
+    "record_dag_run",
     "refresh",
     "resolve_trigger",
     "run_url",
@@ -435,6 +436,38 @@ def store_dag_run(environment: str, dag_run: DagRun) -> tuple[JobRun, bool]:
     job_run.refresh_from_db()
     _after_change(job_run, old_state)
     return job_run, old_state is None
+
+
+def record_dag_run(
+    environment: str, dag_run: DagRun, records: Iterable[models.Model] = ()
+) -> tuple[JobRun, bool]:
+    """Record a run read from Airflow by a listing (sync) and link it to ``records``: (JobRun, created).
+
+    Like store_dag_run, plus: the links are written in the same transaction as
+    the run, before the signal and retention see it; the run counts as just read
+    (``refreshed_at``); and a new run's ``created_at`` is when Airflow queued it,
+    so a run learned late sorts (and is kept or pruned) where it happened.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        job_run, old_state = _upsert_run(environment, dag_run)
+        created = old_state is None
+        when = dag_run.queued_at or dag_run.run_after or dag_run.start_date or dag_run.logical_date
+        changes: dict[str, Any] = {"refreshed_at": now}
+        if created and when is not None:
+            changes["created_at"] = min(when, now)
+        JobRun.objects.filter(pk=job_run.pk).update(**changes)
+        for obj in records:
+            content_type, object_id = content_key(obj)
+            JobRecord.objects.get_or_create(
+                job_run=job_run,
+                content_type=content_type,
+                object_id=object_id,
+                defaults={"dag_id": job_run.dag_id},
+            )
+    job_run.refresh_from_db()
+    _after_change(job_run, old_state)
+    return job_run, created
 
 
 def refresh(job_run: JobRun, *, force: bool = False) -> JobRun:

@@ -1,67 +1,413 @@
-"""sync(): settle what is still open (named syncing.py: a sync.py would shadow the function).
+"""sync(): bring the recorded runs in line with Airflow (not sync.py: importing it would shadow sync()).
 
-Resolves triggers whose outcome is unknown (sent, never answered) by asking
-Airflow for their run id, and refreshes every unfinished run.
+For each environment, in this order:
+
+1. settle triggers whose outcome is unknown (sent, never answered) by asking
+   Airflow for their run id;
+2. discover: list the runs of every registered Job's DAG and record those this
+   app has never seen (started from Airflow's UI, a schedule, the CLI), linked
+   to their records through ``Job.get_objects(conf)``; known runs in the same
+   listing are updated from it, without a request of their own;
+3. refresh, one request each (coalesced by services.refresh), the unfinished
+   runs the listing did not cover.
+
+Where to remember "listed up to": the time of each DAG's last successful
+listing lives in Django's default cache, one key per environment. It is not
+derived from JobRun.updated_at / refreshed_at because those also move when a
+widget refreshes a single run, which says nothing about runs never listed; a
+lost or per-process cache (LocMemCache under cron) costs a bounded listing of
+the newest runs instead, never a missed change. The next listing asks for runs
+updated since that time minus OVERLAP, which absorbs clock skew between this
+server and Airflow's database and transactions that committed late.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
+from django.core.cache import cache
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from airflow_client import services
-from airflow_client.exceptions import AirflowError
-from airflow_client.models import UNKNOWN, JobRun, JobTrigger
+from airflow_client.conf import get_settings
+from airflow_client.exceptions import (
+    AirflowClientError,
+    AirflowError,
+    AirflowUnavailable,
+    AuthenticationFailed,
+    ConfigurationError,
+)
+from airflow_client.jobs import Job, all_jobs
+from airflow_client.models import PENDING, UNKNOWN, JobRun, JobTrigger, content_key
 from airflow_client.transports import get_transport
+from airflow_client.transports.base import DagRun, RunQuery, Transport
 
-__all__ = ["SyncReport", "sync"]
+__all__ = ["FULL_LIMIT", "OVERLAP", "WINDOW_LIMIT", "SyncReport", "sync"]
+
+logger = logging.getLogger(__name__)
+
+#: How far before the last successful listing the next one starts looking.
+OVERLAP = timedelta(minutes=5)
+#: Runs read per DAG when nothing is remembered or the transport cannot filter by update time.
+FULL_LIMIT = 100
+#: Runs read per listing of "updated since" (a sync interval's worth of changes).
+WINDOW_LIMIT = 1000
+
+_CACHE_KEY = "airflow_client:sync:listed:{}"
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What one sync() did; ``str()`` gives the lines ``manage.py airflow_sync`` prints."""
+
+    #: unfinished runs re-read from Airflow one by one.
+    refreshed: int = 0
+    #: runs started outside this app, recorded by this sync.
+    discovered: int = 0
+    #: known runs whose state, times or note changed.
+    updated: int = 0
+    #: unanswered triggers whose run was found in Airflow.
+    resolved: int = 0
+    #: finished runs found in Airflow that their Job's retention would delete at once (not recorded).
+    not_kept: int = 0
+    #: readable lines, each naming the environment and the DAG or run.
+    errors: tuple[str, ...] = ()
+    #: environments synced, and those where Airflow could not be reached (or refused us).
+    environments: tuple[str, ...] = ()
+    failed_environments: tuple[str, ...] = ()
+
+    @property
+    def all_failed(self) -> bool:
+        """True when no environment could be synced (typically: Airflow is down)."""
+        return bool(self.environments) and set(self.failed_environments) == set(self.environments)
+
+    def __str__(self) -> str:
+        counts = (
+            f"Refreshed {self.refreshed} run(s), discovered {self.discovered}, updated {self.updated}, "
+            f"resolved {self.resolved} trigger(s)"
+        )
+        if self.not_kept:
+            counts += f", {self.not_kept} finished run(s) not kept by retention"
+        lines = [counts + "."]
+        lines += [
+            f"  {alias}: {'FAILED' if alias in self.failed_environments else 'ok'}"
+            for alias in self.environments
+        ]
+        if self.errors:
+            lines.append(f"{len(self.errors)} error(s):")
+            lines += [f"  {error}" for error in self.errors]
+        return "\n".join(lines)
 
 
 @dataclass
-class SyncReport:
-    refreshed: int = 0
-    changed: int = 0
-    resolved: int = 0
+class _Environment:
+    answered: bool = False  # at least one request succeeded
+    unreachable: bool = False  # at least one request could not reach Airflow
+
+
+@dataclass
+class _Tally:
+    counts: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    environments: dict[str, _Environment] = field(default_factory=dict)
+
+    def add(self, name: str, number: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + number
+
+    def error(self, alias: str, message: str, exc: BaseException | None = None) -> None:
+        self.errors.append(message)
+        logger.warning("airflow sync: %s", message)
+        if exc is None or _unreachable(exc):
+            self.environments[alias].unreachable = True
+
+    def report(self) -> SyncReport:
+        return SyncReport(
+            **self.counts,
+            errors=tuple(self.errors),
+            environments=tuple(self.environments),
+            failed_environments=tuple(
+                alias for alias, env in self.environments.items() if env.unreachable and not env.answered
+            ),
+        )
 
 
-def _open_triggers(environment: str | None) -> list[JobTrigger]:
-    now = timezone.now()
-    triggers = JobTrigger.objects.filter(
-        Q(outcome=JobTrigger.Outcome.UNKNOWN) | Q(outcome=JobTrigger.Outcome.PENDING)
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means Airflow as a whole cannot be used (not: this run or DAG is wrong)."""
+    # refresh() wraps an answer such as NotFound in AirflowUnavailable; the cause tells.
+    cause = exc.__cause__ if isinstance(exc.__cause__, AirflowError) else exc
+    return isinstance(cause, (AirflowUnavailable, AuthenticationFailed)) or not isinstance(
+        cause, AirflowError
     )
-    if environment is not None:
-        triggers = triggers.filter(environment=environment)
-    # A pending trigger younger than the transport timeout may still be in flight.
-    return [
-        job_trigger
-        for job_trigger in triggers.order_by("created_at")
-        if job_trigger.outcome == UNKNOWN
-        or now
-        > job_trigger.created_at + services._pending_limit(get_transport(job_trigger.environment).options)
-    ]
 
 
-def sync(*, environment: str | None = None) -> SyncReport:
-    report = SyncReport()
-    for job_trigger in _open_triggers(environment):
+def sync(*, environment: str | None = None, discover: bool = True) -> SyncReport:
+    """Settle open triggers, discover runs started elsewhere, refresh unfinished runs.
+
+    ``environment``: only this alias of AIRFLOW_ENVIRONMENTS (ConfigurationError
+    if there is none). ``discover=False`` skips listing runs. Airflow errors do
+    not raise: they are in the report, and the recorded runs are kept as they were.
+    """
+    tally = _Tally()
+    for alias in _aliases(environment):
+        tally.environments[alias] = _Environment()
         try:
-            if services.resolve_trigger(job_trigger) is not None:
-                report.resolved += 1
-        except AirflowError as exc:
-            report.errors.append(f"{job_trigger.dag_id}/{job_trigger.run_id}: {exc}")
-    runs = JobRun.objects.active()
+            transport = get_transport(alias)
+        except ConfigurationError as exc:
+            tally.error(alias, f"{alias}: {exc}", exc)
+            continue
+        _settle_triggers(alias, transport, tally)
+        seen: set[int] | None = set()
+        if discover:
+            seen = _discover(alias, transport, tally)
+        if seen is None:
+            _skip_unfinished(alias, tally)
+        else:
+            _refresh_unfinished(alias, seen, tally)
+    return tally.report()
+
+
+def _aliases(environment: str | None) -> list[str]:
     if environment is not None:
-        runs = runs.filter(environment=environment)
+        if environment not in get_settings().environments:
+            raise ConfigurationError(f"No Airflow environment {environment!r} in AIRFLOW_ENVIRONMENTS.")
+        return [environment]
+    found = {job.environment for job in all_jobs()}
+    found.update(JobRun.objects.active().values_list("environment", flat=True).distinct())
+    found.update(_open_triggers().values_list("environment", flat=True).distinct())
+    return sorted(found)
+
+
+# --- 1. triggers of unknown outcome --------------------------------------------------------------
+
+
+def _open_triggers() -> models.QuerySet[JobTrigger]:
+    triggers: models.QuerySet[JobTrigger] = JobTrigger.objects.filter(outcome__in=(UNKNOWN, PENDING))
+    return triggers
+
+
+def _settle_triggers(alias: str, transport: Transport, tally: _Tally) -> None:
+    now = timezone.now()
+    # A pending trigger younger than the transport timeout may still be in flight.
+    in_flight = now - services._pending_limit(transport.options)
+    triggers = (
+        _open_triggers().filter(environment=alias).filter(Q(outcome=UNKNOWN) | Q(created_at__lt=in_flight))
+    )
+    for job_trigger in triggers.order_by("created_at"):
+        try:
+            job_run = services.resolve_trigger(job_trigger)
+        except AirflowError as exc:
+            tally.error(
+                alias, f"{alias}/{job_trigger.dag_id}/{job_trigger.run_id}: trigger not settled: {exc}", exc
+            )
+            continue
+        tally.environments[alias].answered = True
+        if job_run is not None:
+            tally.add("resolved")
+
+
+# --- 2. discovery --------------------------------------------------------------------------------
+
+
+def _discover(alias: str, transport: Transport, tally: _Tally) -> set[int] | None:
+    """List the registered DAGs' runs: the pks of the JobRuns covered, None if Airflow is unreachable."""
+    jobs = [job for job in all_jobs() if job.environment == alias]
+    dag_ids = sorted({job.dag_id for job in jobs})
+    seen: set[int] = set()
+    if not dag_ids:
+        return seen
+    capabilities = transport.capabilities
+    # Without batch listing, several DAGs would be one request each anyway: list them one by one
+    # so that an error names its DAG and spares the others.
+    groups = [dag_ids] if capabilities.batch_listing else [[dag_id] for dag_id in dag_ids]
+    listed = _listed(alias)
+    while groups:
+        group = groups.pop(0)
+        since = _since(listed, group) if capabilities.updated_since_filter else None
+        query = RunQuery(
+            dag_ids=tuple(group),
+            updated_since=since,
+            limit=WINDOW_LIMIT if since is not None else FULL_LIMIT * len(group),
+        )
+        started = timezone.now()
+        try:
+            dag_runs = list(transport.list_runs(query))
+        except AirflowError as exc:
+            tally.error(alias, f"{alias}/{','.join(group)}: runs not listed: {exc}", exc)
+            if _unreachable(exc):
+                return None
+            if len(group) > 1:  # e.g. one DAG unknown to Airflow: list the others on their own
+                groups += [[dag_id] for dag_id in group]
+            continue
+        tally.environments[alias].answered = True
+        if len(dag_runs) >= query.limit:
+            logger.warning(
+                "airflow sync: %s/%s: %d runs listed, the limit; older ones were not looked at.",
+                alias,
+                ",".join(group),
+                query.limit,
+            )
+        seen |= _record(alias, jobs, dag_runs, started, tally)
+        _remember(alias, group, started)
+    return seen
+
+
+def _record(
+    alias: str, jobs: Sequence[Job], dag_runs: Sequence[DagRun], started: datetime, tally: _Tally
+) -> set[int]:
+    """Record one listing (newest first): new runs created and linked, known runs updated."""
+    seen: set[int] = set()
+    run_ids = {dag_run.run_id for dag_run in dag_runs}
+    dags = {dag_run.dag_id for dag_run in dag_runs}
+    known = {
+        (job_run.dag_id, job_run.dag_run_id): job_run
+        for job_run in JobRun.objects.filter(environment=alias, dag_id__in=dags, dag_run_id__in=run_ids)
+    }
+    # Runs of triggers still open are recorded by the trigger path, as started here.
+    triggered = set(
+        _open_triggers().filter(environment=alias, run_id__in=run_ids).values_list("dag_id", "run_id")
+    )
+    # Newest first: with a retention policy, older runs are then judged against newer ones
+    # already recorded and are simply not kept, rather than recorded, signalled and deleted.
+    for dag_run in dag_runs:
+        key = (dag_run.dag_id, dag_run.run_id)
+        job_run = known.get(key)
+        if job_run is not None:
+            seen.add(job_run.pk)
+            # Skip when someone read it after this listing started (theirs is newer) or nothing changed.
+            if (job_run.refreshed_at is not None and job_run.refreshed_at > started) or not _differs(
+                job_run, dag_run
+            ):
+                continue
+            services.record_dag_run(alias, dag_run)
+            tally.add("updated")
+            continue
+        if key in triggered:
+            continue
+        dag_jobs = [job for job in jobs if job.dag_id == dag_run.dag_id]
+        try:
+            records = _records_of(dag_jobs, dag_run.conf)
+        except Exception as exc:  # a user's get_objects(): the run is retried next sync
+            tally.errors.append(f"{alias}/{dag_run.dag_id}/{dag_run.run_id}: get_objects() failed: {exc!r}")
+            continue
+        if dag_run.finished and not _kept(alias, dag_jobs, dag_run, records):
+            tally.add("not_kept")
+            continue
+        job_run, created = services.record_dag_run(alias, dag_run, records)
+        seen.add(job_run.pk)
+        tally.add("discovered" if created else "updated")  # not created: a concurrent sync was first
+    return seen
+
+
+def _differs(job_run: JobRun, dag_run: DagRun) -> bool:
+    wanted: dict[str, Any] = {**services._run_fields(dag_run), "state": dag_run.state}
+    return any(getattr(job_run, name) != value for name, value in wanted.items())
+
+
+def _records_of(jobs: Iterable[Job], conf: Mapping[str, Any]) -> list[models.Model]:
+    """The records a run was about, by every Job of its DAG (duplicates dropped)."""
+    found: dict[tuple[str, str], models.Model] = {}
+    for job in jobs:
+        for obj in job.get_objects(conf):
+            found.setdefault((obj._meta.label_lower, str(obj.pk)), obj)
+    return list(found.values())
+
+
+def _kept(alias: str, jobs: Iterable[Job], dag_run: DagRun, records: Sequence[models.Model]) -> bool:
+    """Whether retention keeps a finished run found in Airflow, were it recorded now."""
+    now = timezone.now()
+    # Dated as services.record_dag_run dates a new run.
+    when = dag_run.queued_at or dag_run.run_after or dag_run.start_date or dag_run.logical_date or now
+    candidate = JobRun(
+        environment=alias,
+        dag_id=dag_run.dag_id,
+        dag_run_id=dag_run.run_id,
+        state=dag_run.state,
+        end_date=dag_run.end_date,
+        created_at=min(when, now),
+    )
+    for job in jobs:
+        if not job.retention.deletes:
+            continue
+        for obj in records:
+            if not job.matches_model(type(obj)):
+                continue
+            content_type, object_id = content_key(obj)
+            runs = list(
+                JobRun.objects.filter(
+                    environment=alias,
+                    dag_id=job.dag_id,
+                    job_records__content_type=content_type,
+                    job_records__object_id=object_id,
+                ).order_by("-created_at", "-id")
+            )
+            runs.append(candidate)
+            runs.sort(key=lambda run: run.created_at, reverse=True)  # stable: ties keep recorded runs first
+            if any(run is candidate for run in job.retention.deletable(runs, now)):
+                return False
+    return True
+
+
+def _listed(alias: str) -> dict[str, datetime]:
+    """{dag_id: start of its last successful listing} for ``alias`` (empty when unknown)."""
+    try:
+        value = cache.get(_CACHE_KEY.format(alias))
+    except Exception:  # a cache outage only costs a longer listing
+        logger.warning("airflow sync: cannot read the cache; listing the newest runs.", exc_info=True)
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {dag_id: when for dag_id, when in value.items() if isinstance(when, datetime)}
+
+
+def _since(listed: Mapping[str, datetime], dag_ids: Iterable[str]) -> datetime | None:
+    times = [listed.get(dag_id) for dag_id in dag_ids]
+    if not times or any(when is None for when in times):
+        return None  # a DAG never listed (new Job, lost cache): list its newest runs
+    return min(when for when in times if when is not None) - OVERLAP
+
+
+def _remember(alias: str, dag_ids: Iterable[str], started: datetime) -> None:
+    listed = _listed(alias)  # re-read: another environment's or process's marks stay
+    listed.update(dict.fromkeys(dag_ids, started))
+    try:
+        cache.set(_CACHE_KEY.format(alias), listed, timeout=None)
+    except Exception:
+        logger.warning("airflow sync: cannot write the cache.", exc_info=True)
+
+
+# --- 3. unfinished runs --------------------------------------------------------------------------
+
+
+def _refresh_unfinished(alias: str, seen: set[int], tally: _Tally) -> None:
+    runs = JobRun.objects.active().filter(environment=alias).exclude(pk__in=seen).order_by("created_at", "id")
     for job_run in runs:
-        state = job_run.state
+        before = (job_run.refreshed_at, _snapshot(job_run))
         try:
             job_run = services.refresh(job_run)
-        except AirflowError as exc:
-            report.errors.append(f"{job_run.dag_id}/{job_run.dag_run_id}: {exc}")
+        except AirflowClientError as exc:
+            tally.error(alias, f"{alias}/{job_run.dag_id}/{job_run.dag_run_id}: {exc}", exc)
             continue
-        report.refreshed += 1
-        report.changed += job_run.state != state
-    return report
+        if job_run.refreshed_at == before[0]:
+            continue  # coalesced: another caller read it moments ago
+        tally.environments[alias].answered = True
+        tally.add("refreshed")
+        if _snapshot(job_run) != before[1]:
+            tally.add("updated")
+
+
+def _skip_unfinished(alias: str, tally: _Tally) -> None:
+    # Airflow just failed to answer a listing: asking once per run would only wait out
+    # every timeout again. The runs keep their recorded state until the next sync.
+    count = JobRun.objects.active().filter(environment=alias).count()
+    if count:
+        tally.errors.append(f"{alias}: {count} unfinished run(s) not refreshed (Airflow unreachable).")
+
+
+def _snapshot(job_run: JobRun) -> tuple[Any, ...]:
+    return (job_run.state, job_run.start_date, job_run.end_date, job_run.note)

@@ -64,8 +64,15 @@ class JobRunTable(tables.Table):  # type: ignore[misc]
         verbose_name=_("Run"), linkify=("airflow_client:run_detail", {"pk": tables.A("pk")})
     )
     state = tables.Column(verbose_name=_("State"))
-    start_date = tables.DateTimeColumn(verbose_name=_("Started"), format="SHORT_DATETIME_FORMAT")
-    duration = tables.Column(verbose_name=_("Duration"), empty_values=(), order_by=("run_duration",))
+    start_date = tables.DateTimeColumn(
+        verbose_name=_("Started"), format="SHORT_DATETIME_FORMAT", attrs={"td": {"class": "ac-nowrap"}}
+    )
+    duration = tables.Column(
+        verbose_name=_("Duration"),
+        empty_values=(),
+        order_by=("run_duration",),
+        attrs={"td": {"class": "ac-nowrap"}},
+    )
     started_here = tables.Column(verbose_name=_("Started from"))
     run_type = tables.Column(verbose_name=_("Run type"))
     environment = tables.Column(verbose_name=_("Environment"))

@@ -27,7 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 from django_filters.views import FilterView
-from django_htmx.http import HttpResponseStopPolling
+from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 from django_tables2 import SingleTableMixin
 
 from airflow_client import services
@@ -106,7 +106,10 @@ def status(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Htt
     if not finished and request.GET.get("tag") == poll_tag(run):
         # Not 304: htmx 2 swaps a 304's empty body in; 204 it ignores, and polling goes on.
         return HttpResponse(status=204)
-    obj = get_object_or_404(model_class, pk=pk)
+    obj = model_class._default_manager.filter(pk=pk).first()
+    if obj is None:
+        # The record is gone: a 404 would leave htmx polling forever; this removes the widget.
+        return HttpResponseStopPolling("")
     widget = Widget(job, obj, _uid(request.GET.get("uid"), request), compact=bool(request.GET.get("compact")))
     context = widget_context(
         widget,
@@ -163,7 +166,10 @@ def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Ht
         context = widget_context(
             widget, request=request, run=run, look_up=run is None, notice=notice, next_url=next_url
         )
-        return render(request, WIDGET_TEMPLATE, context)
+        response = render(request, WIDGET_TEMPLATE, context)
+        # Other widgets of this record and Job on the page (e.g. a compact one) look again.
+        # Sent on receipt, while the form is still in the page for the event to bubble up.
+        return trigger_client_event(response, widget.changed_event)
     messages.add_message(request, level, text, fail_silently=True)
     if next_url:
         return redirect(next_url)
@@ -195,7 +201,6 @@ class RunListView(LoginRequiredMixin, PermissionRequiredMixin, SingleTableMixin,
     table_class = JobRunTable
     filterset_class = JobRunFilter
     template_name = "airflow_client/run_list.html"
-    paginate_by = 25
     table_pagination = {"per_page": 25}
 
     def get_queryset(self) -> models.QuerySet[JobRun]:

@@ -46,7 +46,9 @@ def browser() -> Iterator[Any]:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         playwright = sync_playwright().start()
         try:
-            launched = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+            launched = playwright.chromium.launch(
+                executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            )
             yield launched
             launched.close()
         finally:
@@ -69,7 +71,9 @@ def airflow() -> Iterator[FakeAirflow]:
 def operator(transactional_db: None) -> User:
     user = User.objects.create(username="operator")
     user.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="airflow_client", codename__in=["view_jobrun", "trigger_job"])
+        *Permission.objects.filter(
+            content_type__app_label="airflow_client", codename__in=["view_jobrun", "trigger_job"]
+        )
     )
     return user
 

@@ -57,6 +57,8 @@ def test_trigger_then_follow_the_run_until_it_ends_and_polling_stops(
     widget = page.locator(".ac-widget").first
     expect(widget.get_by_role("status")).to_have_text("Succeeded")
     expect(widget.get_by_role("button", name="Start")).to_be_enabled()
+    # the compact widget of the same record followed along (told by the trigger's HX-Trigger event)
+    expect(page.locator(".ac-widget").nth(1).get_by_role("status")).to_contain_text("Succeeded")
     expect(widget.locator(".ac-last-success a")).to_be_visible()
     assert page.evaluate("window.notReloaded") is True  # all of it without reloading
     assert polls  # the states arrived by polling
@@ -100,6 +102,9 @@ def test_keyboard_only_trigger(page: Any, finding_aid: FindingAid, airflow: Fake
         pytest.fail("Tab never reached the trigger button")
     page.keyboard.press("Enter")
     expect(page.locator(".ac-widget").first.get_by_role("status")).to_have_text("Queued")
+    # the swapped-in button keeps the focus (same id), marked unavailable while the run is active
+    assert page.evaluate("document.activeElement.id") == button_id
+    expect(page.locator(f"#{button_id}")).to_be_disabled()
     assert len(airflow.runs("index_finding_aid")) == 1
 
 
@@ -128,7 +133,31 @@ def test_filter_history_then_reload_the_url(page: Any, finding_aid: FindingAid, 
     expect(page.get_by_label("State")).to_have_value("failed")
 
 
-@pytest.mark.skipif(not os.environ.get("DAC_SCREENSHOTS"), reason="set DAC_SCREENSHOTS=1 to refresh docs/*.png")
+def test_run_detail_log_viewer_loads_more(page: Any, finding_aid: FindingAid, airflow: FakeAirflow):
+    page.goto(f"/findingaids/{finding_aid.pk}/")
+    page.locator(".ac-widget").first.get_by_role("button", name="Start").click()
+    expect(page.locator(".ac-widget").first.get_by_role("status")).to_have_text("Queued")
+    run_id = only_run(airflow)
+    airflow.set_task(run_id, "extract", state="success")
+    airflow.add_log(run_id, "extract", *(f"line {n}" for n in range(1, 6)))
+    airflow.log_page_size = 2
+    airflow.finish(run_id)
+
+    page.locator(".ac-widget").first.get_by_role("link", name="Logs").click()
+    page.get_by_role("link", name="try 1").click()
+    log = page.get_by_role("log")
+    expect(log.locator(".ac-log-line")).to_have_count(2)
+    log.get_by_role("link", name="Load more").click()
+    expect(log.locator(".ac-log-line")).to_have_count(4)
+    log.get_by_role("link", name="Load more").click()
+    expect(log.locator(".ac-log-line")).to_have_count(5)
+    expect(log.get_by_role("link", name="Load more")).to_have_count(0)
+    assert log.locator(".ac-log-line").all_inner_texts() == [f"line {n}" for n in range(1, 6)]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DAC_SCREENSHOTS"), reason="set DAC_SCREENSHOTS=1 to refresh docs/*.png"
+)
 def test_screenshots(page: Any, finding_aid: FindingAid, airflow: FakeAirflow):
     from datetime import timedelta
 
@@ -137,13 +166,16 @@ def test_screenshots(page: Any, finding_aid: FindingAid, airflow: FakeAirflow):
     from tests.testapp.models import Collection
     from tests.views.conftest import make_run
 
-    now = timezone.now()
-    make_run(finding_aid, state="success", start_date=now - timedelta(days=3, minutes=4))
+    def took(days_ago: float, minutes: float) -> dict[str, Any]:
+        start = timezone.now() - timedelta(days=days_ago)
+        return {"queued_at": start, "start_date": start, "end_date": start + timedelta(minutes=minutes)}
+
+    make_run(finding_aid, state="success", **took(3, 4.2))
     letters = FindingAid.objects.create(title="Letters of Charles Babbage")
-    make_run(letters, state="failed", start_date=now - timedelta(days=2, minutes=1), started_here=True)
-    make_run(letters, state="success", start_date=now - timedelta(days=1, minutes=9), started_here=True)
+    make_run(letters, state="failed", started_here=True, **took(2, 0.6))
+    make_run(letters, state="success", started_here=True, **took(1.8, 3.1))
     postcards = Collection.objects.create(slug="postcards", name="Postcards, 1900-1920")
-    make_run(postcards, dag_id="harvest_collection", state="success", run_type="scheduled")
+    make_run(postcards, dag_id="harvest_collection", state="success", run_type="scheduled", **took(1, 12))
     make_run(postcards, dag_id="harvest_collection", state="running", run_type="scheduled", end_date=None)
 
     page.goto(f"/findingaids/{finding_aid.pk}/")
@@ -154,5 +186,6 @@ def test_screenshots(page: Any, finding_aid: FindingAid, airflow: FakeAirflow):
     time.sleep(0.3)
     DOCS.mkdir(exist_ok=True)
     page.locator("body").screenshot(path=str(DOCS / "widget.png"), animations="disabled")
+    page.set_viewport_size({"width": 1280, "height": 800})
     page.goto("/airflow/runs/")
     page.screenshot(path=str(DOCS / "history.png"), full_page=True, animations="disabled")

@@ -19,7 +19,9 @@ from tests.testapp.models import Collection, FindingAid
 _ids = itertools.count(1)
 
 
-def make_run(obj: models.Model, *, dag_id: str = "index_finding_aid", state: str = "success", **fields: Any) -> JobRun:
+def make_run(
+    obj: models.Model, *, dag_id: str = "index_finding_aid", state: str = "success", **fields: Any
+) -> JobRun:
     """A run linked to ``obj``, as if read from Airflow a moment ago."""
     now = timezone.now()
     if state in ("queued", "running", "success", "failed"):
@@ -47,7 +49,9 @@ def make_user(username: str, *perms: str) -> User:
     user = User.objects.create(username=username)  # no password: force_login needs none, and hashing is slow
     for perm in perms:
         app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
     return user
 
 

@@ -34,11 +34,12 @@ def test_htmx_trigger_starts_a_run_and_returns_the_polling_widget(
     response = client.post(trigger_url(finding_aid), {"uid": "7", "next": "/findingaids/1/"}, headers=HTMX)
     assert response.status_code == 200
     run = JobRun.objects.for_object(finding_aid).get()
-    assert run.state == "queued" and run.started_here
+    assert run.state == "queued"
+    assert run.started_here
     assert airflow.get(run.dag_run_id).conf == {"finding_aid_id": finding_aid.pk}
     html = response.content.decode()
     assert ">Queued<" in html
-    assert "hx-trigger=" in html  # it polls until the run ends
+    assert 'hx-trigger="every 5s' in html  # it polls until the run ends
     assert re.search(r'id="ac-testapp-findingaid-[^"]*-7"', html)  # same element as before
     assert re.search(r"<button[^>]*disabled", html)  # no second run while this one is active
 
@@ -166,3 +167,37 @@ def test_unknown_job_or_model_is_404(client: Client, operator, finding_aid):
 def test_trigger_needs_post(client: Client, operator, finding_aid):
     client.force_login(operator)
     assert client.get(trigger_url(finding_aid)).status_code == 405
+
+
+def test_trigger_tells_the_other_widgets_of_the_record_to_look_again(client: Client, operator, finding_aid):
+    client.force_login(operator)
+    page = client.get(reverse("findingaid_detail", args=[finding_aid.pk])).content.decode()
+    events = set(re.findall(r'hx-trigger="[^"]*?(ac-[\w-]+-changed) from:body"', page))
+    assert len(events) == 1  # both widgets of the page listen for the same event
+    response = client.post(trigger_url(finding_aid), headers=HTMX)
+    assert events.pop() in response["HX-Trigger"]
+
+
+class ReindexAnyTime(Job):
+    dag_id = "reindex_any_time"
+    model = "testapp.FindingAid"
+    conf_key = "finding_aid_id"
+    allow_concurrent = True
+
+
+@pytest.fixture
+def concurrent_job():
+    register(ReindexAnyTime)
+    yield ReindexAnyTime
+    unregister(ReindexAnyTime)
+
+
+def test_concurrent_jobs_keep_the_button_enabled_while_running(
+    client: Client, operator, finding_aid, concurrent_job
+):
+    client.force_login(operator)
+    first = client.post(trigger_url(finding_aid, "reindex_any_time"), headers=HTMX).content.decode()
+    assert ">Queued<" in first
+    assert not re.search(r"<button[^>]*disabled", first)
+    client.post(trigger_url(finding_aid, "reindex_any_time"), headers=HTMX)
+    assert JobRun.objects.for_object(finding_aid).active().count() == 2

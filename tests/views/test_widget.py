@@ -46,21 +46,23 @@ def test_the_widget_shows_state_times_last_success_and_links(operator, finding_a
 
     assert "Index finding aid" in html
     assert 'aria-live="polite"' in html
-    assert "ac-state-running" in html and ">Running<" in html
-    assert "Queued" in html and "Started" in html
+    assert "ac-state-running" in html
+    assert ">Running<" in html
+    assert "Queued" in html
+    assert "Started" in html
     assert reverse("airflow_client:run_detail", args=[success.pk]) in html  # last success links its run
     assert reverse("airflow_client:run_detail", args=[running.pk]) + "#tasks" in html  # logs
     assert "https://airflow.example.org" in html  # the run in Airflow's UI
     assert f"record_type=testapp.findingaid&amp;object_id={finding_aid.pk}" in html  # this record's history
     # unfinished: it polls, and its trigger button waits for the run to end
-    assert 'hx-trigger="every 5s"' in html
-    assert re.search(r'<button[^>]*disabled', html)
+    assert 'hx-trigger="every 5s, ' in html
+    assert re.search(r"<button[^>]*disabled", html)
 
 
 def test_a_finished_run_does_not_poll_and_the_button_is_enabled(operator, finding_aid):
     make_run(finding_aid, state="failed")
     html = render("{% airflow_status obj %}", user=operator, obj=finding_aid)
-    assert "hx-trigger" not in html
+    assert "every 5s" not in html
     assert ">Failed<" in html
     assert not re.search(r"<button[^>]*disabled", html)
 
@@ -102,9 +104,11 @@ def test_poll_of_a_finished_run_answers_286_with_the_final_widget(client: Client
     response = client.get(status_url(finding_aid, tag="old"), headers={"HX-Request": "true"})
     assert response.status_code == 286
     html = response.content.decode()
-    assert ">Succeeded<" in html and "hx-trigger" not in html
+    assert ">Succeeded<" in html
+    assert "every 5s" not in html
     widget_id = re.search(r'id="(ac-[^"]+)"', html)
-    assert widget_id and widget_id.group(1).endswith("-1")  # the element keeps its id
+    assert widget_id
+    assert widget_id.group(1).endswith("-1")
     assert reverse("airflow_client:run_detail", args=[run.pk]) in html
 
 
@@ -125,7 +129,8 @@ def test_changed_poll_renders_and_keeps_polling(client: Client, operator, findin
     response = client.get(status_url(finding_aid, tag=tag))
     assert response.status_code == 200
     html = response.content.decode()
-    assert ">Running<" in html and "hx-trigger" in html
+    assert ">Running<" in html
+    assert "every 5s" in html
     new_tag = poll_tag(JobRun.objects.get(pk=run.pk))
     assert f"tag={new_tag}" in html  # the next poll sends the new tag back
     assert client.get(status_url(finding_aid, tag=new_tag)).status_code == 204
@@ -165,3 +170,13 @@ def test_queries_per_poll_do_not_grow_with_the_table(
 QUERIES_PER_POLL = 7
 #: session, user, permissions (2), active run, newest run, the record, last success
 QUERIES_PER_RENDERING_POLL = 8
+
+
+def test_poll_for_a_deleted_record_stops_polling(client: Client, operator, finding_aid):
+    make_run(finding_aid, state="running")
+    url = status_url(finding_aid, tag="old")
+    finding_aid.delete()
+    client.force_login(operator)
+    response = client.get(url)
+    assert response.status_code == 286
+    assert response.content == b""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import django
 from django import template
 from django.db import models
 from django.template.loader import render_to_string
@@ -15,6 +16,14 @@ from airflow_client.jobs import get_job, jobs_for_model
 from airflow_client.polling import Widget, format_duration, next_uid, state_label, widget_context
 
 register = template.Library()
+
+if django.VERSION < (6, 0):  # pragma: no cover - Django 5.2 only
+    # {% partialdef %} is built in from Django 6.0. On 5.2 it comes from
+    # django-template-partials, whose tags are not builtins: they come along
+    # with this library, so one {% load airflow_client %} works on every version.
+    from template_partials.templatetags.partials import register as _partials
+
+    register.tags.update(_partials.tags)
 
 WIDGET_TEMPLATE = "airflow_client/widget.html"
 

@@ -1,0 +1,164 @@
+"""A real Airflow 3 and Airflow 2 for the contract tests (started by scripts/airflow.sh).
+
+``make test`` starts both with the DAGs of ``tests/contract/dags`` and exports
+DAC_AIRFLOW3_URL / DAC_AIRFLOW2_URL. Without a URL that major's tests are
+skipped, unless DAC_REQUIRE_SERVICES=1 (then they fail: a missing Airflow must
+not pass silently).
+
+Waiting for runs is the slow part, so the runs whose outcome several tests read
+are triggered once per session, on every configured Airflow before any test
+waits: they finish in parallel while the first tests run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from airflow_client import conf
+from airflow_client.exceptions import AirflowError
+from airflow_client.transports.base import FINISHED_STATES, RUNNING, DagRun
+from airflow_client.transports.rest import RestTransport
+
+URL_VARIABLES = {3: "DAC_AIRFLOW3_URL", 2: "DAC_AIRFLOW2_URL"}
+DAG_IDS = ("contract_success", "contract_fail", "contract_slow", "contract_paused")
+#: the dag-processor parses the DAG folder a few seconds after start-up.
+DAGS_VISIBLE_SECONDS = 90.0
+#: a run of one or two tiny tasks (seconds when idle; far more on a busy 2-core machine).
+RUN_SECONDS = 120.0
+POLL_SECONDS = 0.5
+
+#: the runs each Airflow gets at session start: label -> (dag_id, conf).
+SESSION_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
+    "success": ("contract_success", {"token": uuid.uuid4().hex}),
+    "fail": ("contract_fail", {}),
+    # Still running while the tests run: long enough to outlast the waits before them.
+    "slow": ("contract_slow", {"seconds": 60}),
+    # Cleared by the clear tests, so nobody else reads their state.
+    "clear_all": ("contract_fail", {}),
+    "clear_failed": ("contract_fail", {}),
+}
+
+
+def new_run_id(label: str) -> str:
+    return f"contract-{label}-{uuid.uuid4().hex[:12]}"
+
+
+def make_transport(url: str, **options: Any) -> RestTransport:
+    settings = {"BASE_URL": url, "USERNAME": "admin", "PASSWORD": "admin", "TIMEOUT": 10, **options}
+    return RestTransport("contract", conf.environment(settings))
+
+
+def wait_for_state(
+    transport: RestTransport, dag_id: str, run_id: str, states: Collection[str], seconds: float
+) -> DagRun:
+    deadline = time.monotonic() + seconds
+    while True:
+        run = transport.get_run(dag_id, run_id)
+        if run.state in states:
+            return run
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"{dag_id} run {run_id} is still {run.state!r} after {seconds:g} s (wanted {states})."
+            )
+        time.sleep(POLL_SECONDS)
+
+
+@dataclass
+class Airflow:
+    """One running Airflow, its transport and the runs triggered on it for the session."""
+
+    major: int
+    url: str
+    transport: RestTransport
+    #: label -> the run as trigger() returned it.
+    triggered: dict[str, DagRun] = field(default_factory=dict)
+    _final: dict[str, DagRun] = field(default_factory=dict)
+
+    def conf_of(self, label: str) -> dict[str, Any]:
+        return SESSION_RUNS[label][1]
+
+    def finished(self, label: str) -> DagRun:
+        """The session run ``label`` once it has finished (waited for at most once)."""
+        if label not in self._final:
+            run = self.triggered[label]
+            self._final[label] = wait_for_state(
+                self.transport, run.dag_id, run.run_id, FINISHED_STATES, RUN_SECONDS
+            )
+        return self._final[label]
+
+    def running(self, label: str) -> DagRun:
+        """The session run ``label`` once it runs; fails if it already finished."""
+        run = self.triggered[label]
+        run = wait_for_state(self.transport, run.dag_id, run.run_id, {RUNNING, *FINISHED_STATES}, RUN_SECONDS)
+        if run.finished:
+            pytest.fail(f"{run.dag_id} run {run.run_id} finished ({run.state}) before it was seen running.")
+        return run
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    reason: str
+    #: False: no URL given, so the tests may be skipped (unless DAC_REQUIRE_SERVICES=1).
+    configured: bool
+
+
+def _wait_for_dags(transport: RestTransport) -> None:
+    deadline = time.monotonic() + DAGS_VISIBLE_SECONDS
+    missing = list(DAG_IDS)
+    while True:
+        try:
+            for dag_id in list(missing):
+                transport.get_dag(dag_id)
+                missing.remove(dag_id)
+        except AirflowError:
+            pass  # NotFound until parsed; the API can also still be warming up
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"DAGs {missing} not visible after {DAGS_VISIBLE_SECONDS:g} s.")
+        time.sleep(POLL_SECONDS)
+
+
+def _prepare(major: int, url: str) -> Airflow:
+    airflow = Airflow(major=major, url=url, transport=make_transport(url))
+    _wait_for_dags(airflow.transport)
+    for label, (dag_id, run_conf) in SESSION_RUNS.items():
+        airflow.triggered[label] = airflow.transport.trigger(dag_id, run_id=new_run_id(label), conf=run_conf)
+    return airflow
+
+
+@pytest.fixture(scope="session")
+def airflows() -> Iterator[dict[int, Airflow | Unavailable]]:
+    """Each major's Airflow, or why it cannot be used (reported by the ``airflow`` fixture)."""
+    found: dict[int, Airflow | Unavailable] = {}
+    for major, variable in URL_VARIABLES.items():
+        url = os.environ.get(variable, "")
+        if not url:
+            reason = f"{variable} is not set (scripts/test.sh starts Airflow {major} and sets it)."
+            found[major] = Unavailable(reason, configured=False)
+            continue
+        try:
+            found[major] = _prepare(major, url)
+        except (AirflowError, TimeoutError) as exc:
+            found[major] = Unavailable(f"Airflow {major} at {url} is not usable: {exc}", configured=True)
+    yield found
+    for airflow in found.values():
+        if isinstance(airflow, Airflow):
+            airflow.transport.close()
+
+
+@pytest.fixture(params=[3, 2], ids=["airflow3", "airflow2"])
+def airflow(request: pytest.FixtureRequest, airflows: dict[int, Airflow | Unavailable]) -> Airflow:
+    found = airflows[request.param]
+    if isinstance(found, Airflow):
+        return found
+    if not found.configured and os.environ.get("DAC_REQUIRE_SERVICES") != "1":
+        pytest.skip(found.reason)
+    pytest.fail(found.reason)

@@ -1,0 +1,244 @@
+"""The REST transport against a real Airflow 3.3 and 2.11 (see conftest.py for the set-up).
+
+Each test reads what a user of the transport would rely on: runs are created
+once, errors arrive as the documented exceptions, finished runs expose their
+tasks and logs.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from airflow_client.exceptions import (
+    AirflowUnavailable,
+    AuthenticationFailed,
+    Conflict,
+    DagPaused,
+    NotFound,
+)
+from airflow_client.transports.base import FAILED, QUEUED, RUNNING, SUCCESS, RunQuery
+from tests.contract.conftest import Airflow, make_transport, new_run_id
+
+pytestmark = pytest.mark.contract
+
+
+def test_health_reports_healthy_with_the_release(airflow: Airflow) -> None:
+    health = airflow.transport.health()
+
+    assert health.healthy
+    assert health.version is not None
+    assert health.version.startswith(f"{airflow.major}.")
+
+
+def test_api_version_auto_detects_the_major(airflow: Airflow) -> None:
+    transport = make_transport(airflow.url, API_VERSION="auto")
+    try:
+        assert transport.http.version() == f"v{airflow.major - 1}"
+        # What the detected version promises: structured logs and run_after on Airflow 3 only.
+        assert transport.capabilities.structured_logs is (airflow.major == 3)
+        assert transport.capabilities.run_after is (airflow.major == 3)
+        assert transport.get_dag("contract_success").dag_id == "contract_success"
+    finally:
+        transport.close()
+
+
+def test_trigger_creates_the_run_with_our_id_and_conf(airflow: Airflow) -> None:
+    triggered = airflow.triggered["success"]
+
+    assert triggered.dag_id == "contract_success"
+    assert triggered.run_id.startswith("contract-success-")
+    assert triggered.state in (QUEUED, RUNNING, SUCCESS)
+    assert dict(triggered.conf) == airflow.conf_of("success")
+    stored = airflow.transport.get_run("contract_success", triggered.run_id)
+    assert stored.run_id == triggered.run_id
+    assert dict(stored.conf) == airflow.conf_of("success")
+
+
+def test_running_run_and_its_live_log(airflow: Airflow) -> None:
+    slow = airflow.running("slow")
+
+    assert slow.state == RUNNING
+    running = RunQuery(dag_ids=["contract_slow"], states=[RUNNING])
+    assert slow.run_id in {run.run_id for run in airflow.transport.list_runs(running)}
+    # A running task's log is served by the worker's log server (ports moved per major).
+    deadline = time.monotonic() + 30
+    while not airflow.transport.task_log("contract_slow", slow.run_id, "nap", 1).lines:
+        assert time.monotonic() < deadline, "no log lines for the running task"
+        time.sleep(0.5)
+
+
+def test_run_reaches_success(airflow: Airflow) -> None:
+    run = airflow.finished("success")
+
+    assert run.state == SUCCESS
+    assert run.start_date is not None
+    assert run.end_date is not None
+    assert run.end_date >= run.start_date
+
+
+def test_failing_dag_reaches_failed(airflow: Airflow) -> None:
+    assert airflow.finished("fail").state == FAILED
+
+
+def test_same_run_id_twice_creates_one_run(airflow: Airflow) -> None:
+    first = airflow.triggered["success"]
+
+    with pytest.raises(Conflict) as caught:
+        airflow.transport.trigger("contract_success", run_id=first.run_id, conf={"token": "second"})
+
+    assert first.run_id in str(caught.value)
+    assert caught.value.status_code == 409
+    kept = airflow.transport.get_run("contract_success", first.run_id)
+    assert dict(kept.conf) == airflow.conf_of("success")
+    listed = RunQuery(dag_ids=["contract_success"])
+    assert [run.run_id for run in airflow.transport.list_runs(listed)].count(first.run_id) == 1
+
+
+@pytest.mark.parametrize("check_paused", [True, False], ids=["checked", "unchecked"])
+def test_unknown_dag_is_not_found(airflow: Airflow, check_paused: bool) -> None:
+    with pytest.raises(NotFound) as caught:
+        airflow.transport.trigger(
+            "contract_missing", run_id=new_run_id("missing"), conf={}, check_paused=check_paused
+        )
+
+    assert caught.value.status_code == 404
+
+
+def test_unknown_run_is_not_found(airflow: Airflow) -> None:
+    with pytest.raises(NotFound):
+        airflow.transport.get_run("contract_success", new_run_id("never-triggered"))
+
+
+def test_paused_dag_refuses_and_creates_no_run(airflow: Airflow) -> None:
+    run_id = new_run_id("paused")
+
+    with pytest.raises(DagPaused) as caught:
+        airflow.transport.trigger("contract_paused", run_id=run_id, conf={})
+
+    message = str(caught.value)
+    assert "'contract_paused'" in message
+    assert "paused" in message
+    with pytest.raises(NotFound):
+        airflow.transport.get_run("contract_paused", run_id)
+    assert airflow.transport.get_dag("contract_paused").is_paused
+
+
+def test_list_runs_filters_by_dag_and_state(airflow: Airflow) -> None:
+    success, fail = airflow.finished("success"), airflow.finished("fail")
+    both = ["contract_success", "contract_fail"]
+
+    only_failed = list(airflow.transport.list_runs(RunQuery(dag_ids=both, states=[FAILED])))
+    ids = {run.run_id for run in only_failed}
+    assert fail.run_id in ids
+    assert success.run_id not in ids
+    assert {run.state for run in only_failed} == {FAILED}
+    assert {run.dag_id for run in only_failed} <= set(both)
+
+    one_dag = list(airflow.transport.list_runs(RunQuery(dag_ids=["contract_success"])))
+    assert success.run_id in {run.run_id for run in one_dag}
+    assert {run.dag_id for run in one_dag} == {"contract_success"}
+
+    slow = airflow.triggered["slow"]
+    everywhere = {run.run_id for run in airflow.transport.list_runs(RunQuery(dag_ids=both))}
+    assert {success.run_id, fail.run_id} <= everywhere
+    assert slow.run_id not in everywhere
+
+
+def test_list_runs_is_newest_first_and_respects_limit(airflow: Airflow) -> None:
+    runs = list(airflow.transport.list_runs(RunQuery(dag_ids=["contract_fail"], limit=2)))
+
+    assert len(runs) == 2
+    newer, older = (run.run_after or run.logical_date for run in runs)
+    assert newer is not None
+    assert older is not None
+    assert newer >= older
+
+
+def test_task_instances_of_finished_runs(airflow: Airflow) -> None:
+    success, fail = airflow.finished("success"), airflow.finished("fail")
+
+    tasks = {
+        ti.task_id: (ti.state, ti.try_number)
+        for ti in airflow.transport.task_instances("contract_success", success.run_id)
+    }
+    assert tasks == {"greet": (SUCCESS, 1), "done": (SUCCESS, 1)}
+    tasks = {
+        ti.task_id: (ti.state, ti.try_number)
+        for ti in airflow.transport.task_instances("contract_fail", fail.run_id)
+    }
+    # The downstream task never starts, so it has no try yet.
+    assert tasks == {"boom": (FAILED, 1), "after_boom": ("upstream_failed", 0)}
+
+
+def test_task_log_holds_what_the_task_printed(airflow: Airflow) -> None:
+    run = airflow.finished("success")
+    marker = f"contract-marker token={airflow.conf_of('success')['token']}"
+
+    chunk = airflow.transport.task_log("contract_success", run.run_id, "greet", 1)
+
+    assert chunk.lines
+    printed = [line for line in chunk.lines if marker in line.text]
+    assert printed, [line.text for line in chunk.lines]
+    assert printed[0].timestamp is not None
+
+
+def test_task_log_of_a_failed_task_holds_the_error(airflow: Airflow) -> None:
+    run = airflow.finished("fail")
+
+    chunk = airflow.transport.task_log("contract_fail", run.run_id, "boom", 1)
+
+    assert any("contract_fail raises on purpose" in line.text for line in chunk.lines)
+
+
+@pytest.mark.parametrize(
+    ("label", "only_failed"), [("clear_all", False), ("clear_failed", True)], ids=["all", "only_failed"]
+)
+def test_clear_run_puts_it_back_in_the_queue(airflow: Airflow, label: str, only_failed: bool) -> None:
+    run = airflow.finished(label)
+    assert run.state == FAILED
+
+    cleared = airflow.transport.clear_run("contract_fail", run.run_id, only_failed=only_failed)
+
+    assert cleared.run_id == run.run_id
+    assert cleared.state in (QUEUED, RUNNING)
+    assert airflow.transport.get_run("contract_fail", run.run_id).state in (QUEUED, RUNNING)
+
+
+def test_wrong_password_is_authentication_failed(airflow: Airflow) -> None:
+    transport = make_transport(airflow.url, PASSWORD="not-the-password")
+    try:
+        with pytest.raises(AuthenticationFailed) as caught:
+            transport.get_dag("contract_success")
+    finally:
+        transport.close()
+
+    assert caught.value.status_code in (401, 403)
+    assert "not-the-password" not in str(caught.value)
+
+
+def _closed_port() -> int:
+    # A port the system just handed out and nobody listens on any more.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("api_version", ["auto", "v2", "v1"])
+def test_closed_port_is_unavailable_within_the_timeout(api_version: str) -> None:
+    timeout = 3.0
+    transport = make_transport(f"http://127.0.0.1:{_closed_port()}", API_VERSION=api_version, TIMEOUT=timeout)
+    try:
+        for call in (
+            lambda: transport.get_run("contract_success", "any"),
+            lambda: transport.trigger("contract_success", run_id="any", conf={}, check_paused=False),
+        ):
+            started = time.monotonic()
+            with pytest.raises(AirflowUnavailable):
+                call()
+            # Retries and their pauses included, well within one request timeout.
+            assert time.monotonic() - started < timeout + 1.0
+    finally:
+        transport.close()
