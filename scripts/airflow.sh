@@ -59,7 +59,7 @@ install() {
       fi
     ) >"$scratch/install.log" 2>&1 || { tail -30 "$scratch/install.log" >&2; return 1; }
     rm -rf "$template"; mkdir -p "$template"
-    cp "$scratch/airflow.db" "$template/airflow.db"
+    cp "$scratch"/airflow.db* "$template/"  # with a -wal file if SQLite left one
     rm -rf "$scratch"
   fi
 }
@@ -70,7 +70,7 @@ start() {
   install
   stop
   rm -rf "$home"; mkdir -p "$home"
-  cp "$template/airflow.db" "$home/airflow.db"
+  cp "$template"/airflow.db* "$home/"
   export AIRFLOW_HOME=$home
   # standalone spawns its components as `airflow ...` found on PATH.
   export PATH=$venv/bin:$PATH

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from airflow_client import conf
-from airflow_client.exceptions import AirflowError
+from airflow_client.exceptions import AirflowError, AirflowUnavailable, NotFound
 from airflow_client.transports.base import FINISHED_STATES, RUNNING, DagRun
 from airflow_client.transports.rest import RestTransport
 
@@ -117,7 +117,7 @@ def _wait_for_dags(transport: RestTransport) -> None:
             for dag_id in list(missing):
                 transport.get_dag(dag_id)
                 missing.remove(dag_id)
-        except AirflowError:
+        except (NotFound, AirflowUnavailable):
             pass  # NotFound until parsed; the API can also still be warming up
         if not missing:
             return

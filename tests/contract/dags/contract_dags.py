@@ -13,8 +13,8 @@ from typing import Any
 try:  # Airflow 3: the authoring API lives in the task SDK.
     from airflow.sdk import DAG, task
 except ImportError:  # Airflow 2
-    from airflow.decorators import task  # type: ignore[no-redef]
-    from airflow.models.dag import DAG  # type: ignore[assignment,no-redef]
+    from airflow.decorators import task
+    from airflow.models.dag import DAG
 
 #: Printed by contract_success; the log test looks for it in the task log.
 MARKER = "contract-marker"
