@@ -30,7 +30,7 @@ lint: venv
 ## Every supported Python x Django pair (fast suite); MATRIX="3.10-5.2 3.13-6.1" picks some.
 MATRIX ?=
 matrix: venv
-	PATH="$$(ls -d $(HOME)/.pyenv/versions/3.1[0-3]*/bin | tr '\n' ':')$$PATH" \
+	PATH="$(CURDIR)/$(VENV)/bin:$$(ls -d $(HOME)/.pyenv/versions/3.1[0-3]*/bin | tr '\n' ':')$$PATH" \
 	  $(VENV)/bin/nox --error-on-missing-interpreters \
 	  $(if $(MATRIX),-s $(foreach p,$(MATRIX),"tests(python='$(word 1,$(subst -, ,$(p)))', django='$(word 2,$(subst -, ,$(p)))')"))
 

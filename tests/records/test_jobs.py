@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission, User
 from airflow_client.checks_jobs import check_jobs
 from airflow_client.exceptions import UnknownJob
 from airflow_client.jobs import Job, all_jobs, get_job, jobs_for_model, register, unregister
-from tests.testapp.airflow_jobs import HarvestCollection, IndexFindingAid
+from tests.testapp.airflow_jobs import HarvestCollection, IndexFindingAid, PublishFindingAid
 from tests.testapp.models import Collection, FindingAid
 
 
@@ -58,7 +58,7 @@ def test_ambiguous_dag_id_asks_for_the_class(temporary_jobs: list[type[Job]]) ->
 
 
 def test_jobs_for_model_and_instance() -> None:
-    assert [type(job) for job in jobs_for_model(FindingAid)] == [IndexFindingAid]
+    assert [type(job) for job in jobs_for_model(FindingAid)] == [IndexFindingAid, PublishFindingAid]
     assert [type(job) for job in jobs_for_model(Collection(slug="c"))] == [HarvestCollection]
 
 

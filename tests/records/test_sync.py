@@ -107,7 +107,7 @@ def test_runs_of_unregistered_dags_are_ignored(finding_aid: Any, airflow: fake.F
     assert report.discovered == 0
     assert not JobRun.objects.exists()
     (query,) = queries(airflow)
-    assert set(query.dag_ids) == {"index_finding_aid", "harvest_collection"}
+    assert set(query.dag_ids) == {"index_finding_aid", "publish_finding_aid", "harvest_collection"}
 
 
 def test_second_sync_creates_nothing_new(
@@ -176,7 +176,7 @@ def test_updated_since_is_used_from_the_second_sync(finding_aid: Any, airflow: f
 
     first, second = queries(airflow)
     assert first.updated_since is None
-    assert first.limit == syncing.FULL_LIMIT * 2
+    assert first.limit == syncing.FULL_LIMIT * 3  # three registered DAGs
     assert second.updated_since is not None
     assert before - syncing.OVERLAP <= second.updated_since <= after - syncing.OVERLAP
     assert second.limit == syncing.WINDOW_LIMIT
@@ -385,6 +385,7 @@ def test_batch_failure_falls_back_to_one_listing_per_dag(finding_aid: Any, airfl
     assert [tuple(query.dag_ids) for query in queries(airflow)][1:] == [
         ("harvest_collection",),
         ("index_finding_aid",),
+        ("publish_finding_aid",),
     ]
 
 
@@ -398,7 +399,8 @@ def test_transport_without_batch_or_window_lists_each_dag_bounded(
     sync()
 
     listed = queries(airflow)
-    assert [tuple(query.dag_ids) for query in listed] == [("harvest_collection",), ("index_finding_aid",)] * 2
+    each_dag = [("harvest_collection",), ("index_finding_aid",), ("publish_finding_aid",)]
+    assert [tuple(query.dag_ids) for query in listed] == each_dag * 2
     assert {(query.updated_since, query.limit) for query in listed} == {(None, syncing.FULL_LIMIT)}
     assert JobRun.objects.count() == 1
 

@@ -17,3 +17,14 @@ class HarvestCollection(Job):
     dag_id = "harvest_collection"
     model = "testapp.Collection"
     conf_key = "collection_id"
+
+
+@register
+class PublishFindingAid(Job):
+    """A second Job of the same model: its widget sits beside IndexFindingAid's."""
+
+    dag_id = "publish_finding_aid"
+    model = "testapp.FindingAid"
+    conf_key = "finding_aid_id"
+    label = "Publish"
+    confirm = "Publish this finding aid on the public site?"
