@@ -6,6 +6,7 @@ transport: runs are read and started through :mod:`airflow_client.services`.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,7 +16,6 @@ from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required, permission_required
-from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
@@ -27,7 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 from django_filters.views import FilterView
-from django_htmx.http import HttpResponseStopPolling, trigger_client_event
+from django_htmx.http import HttpResponseClientRefresh, HttpResponseStopPolling, trigger_client_event
 from django_tables2 import SingleTableMixin
 
 from airflow_client import services
@@ -53,8 +53,20 @@ _V = TypeVar("_V", bound=Callable[..., HttpResponseBase])
 
 
 def _guarded(view: _V) -> _V:
-    """Anonymous users go to the login page; signed-in users without the permission get a 403."""
-    return login_required(permission_required(VIEW_PERMISSION, raise_exception=True)(view))
+    """Anonymous users go to the login page; signed-in users without the permission get a 403.
+
+    An htmx request whose session expired gets a client refresh instead of the
+    redirect: htmx would follow it and swap the login page into the widget.
+    """
+    guarded = login_required(permission_required(VIEW_PERMISSION, raise_exception=True)(view))
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if getattr(request, "htmx", False) and not request.user.is_authenticated:
+            return HttpResponseClientRefresh()
+        return guarded(request, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 # --- the widget ---------------------------------------------------------------------------------
@@ -193,10 +205,9 @@ def _wants_partial(request: HttpRequest) -> bool:
     return bool(htmx) and not htmx.history_restore_request  # type: ignore[union-attr]
 
 
-class RunListView(LoginRequiredMixin, PermissionRequiredMixin, SingleTableMixin, FilterView):  # type: ignore[misc]
+class RunListView(SingleTableMixin, FilterView):  # type: ignore[misc]
     """Job history: every run, filtered and sorted through the query string."""
 
-    permission_required = VIEW_PERMISSION
     model = JobRun
     table_class = JobRunTable
     filterset_class = JobRunFilter
@@ -221,7 +232,7 @@ class RunListView(LoginRequiredMixin, PermissionRequiredMixin, SingleTableMixin,
         return response
 
 
-run_list = RunListView.as_view()
+run_list = _guarded(RunListView.as_view())
 
 
 @_guarded

@@ -34,6 +34,13 @@ def test_anonymous_users_are_sent_to_log_in(client: Client, urls):
         assert response["Location"].startswith("/accounts/login/?next="), url
 
 
+def test_an_expired_session_reloads_the_page_rather_than_swapping_the_login_form_in(client: Client, urls):
+    for method, url in urls:
+        response = getattr(client, method)(url, headers={"HX-Request": "true"})
+        assert response.get("HX-Refresh") == "true", url
+        assert b"<form" not in response.content
+
+
 def test_users_without_the_view_permission_get_403(client: Client, django_user_model, urls):
     client.force_login(django_user_model.objects.create(username="nobody"))
     for method, url in urls:
