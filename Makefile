@@ -1,6 +1,7 @@
 # The two set-up commands: `make test` and `make demo`. Everything they need is
 # installed by the project's own scripts into .venv and ~/.cache/django-airflow-client.
-PYTHON ?= $(HOME)/.pyenv/versions/3.12.1/bin/python
+# Python 3.12 from pyenv when present, else whatever python3.12 is on PATH.
+PYTHON ?= $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python))),python3.12)
 DJANGO ?= Django>=6.1,<6.2
 VENV ?= .venv
 UV := scripts/uv.sh

@@ -13,7 +13,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${DAC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/django-airflow-client}
-python=${AIRFLOW_PYTHON:-$HOME/.pyenv/versions/3.11.7/bin/python}
+python=${AIRFLOW_PYTHON:-$(ls -d "$HOME"/.pyenv/versions/3.11*/bin/python 2>/dev/null | sort -V | tail -1)}
+python=${python:-python3.11}
 
 major=${2:-3}
 # Each major moves its log-server ports off the defaults (8793/8794) so both run at once.
