@@ -26,7 +26,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from airflow_client import services
-from airflow_client.exceptions import AirflowClientError, AlreadyRunning, TriggerFailed
+from airflow_client.exceptions import AirflowClientError, AlreadyRunning
 from airflow_client.jobs import Job, get_job
 from airflow_client.models import JobRecord, JobRun, JobTrigger
 
@@ -257,9 +257,7 @@ def trigger_action(job: type[Job] | Job | str, *, description: str | None = None
                         exc.job_run.state,
                     ),
                 )
-            except TriggerFailed as exc:
-                level, text = messages.ERROR, format_html("{}: not started, {}", obj, exc)
-            except AirflowClientError as exc:
+            except AirflowClientError as exc:  # TriggerFailed and the rest
                 level, text = messages.ERROR, format_html("{}: not started, {}", obj, exc)
             else:
                 level, text = (

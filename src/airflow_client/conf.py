@@ -94,6 +94,3 @@ def get_settings() -> Settings:
 def _reset(*, setting: str, **kwargs: Any) -> None:
     if setting.startswith("AIRFLOW_"):
         get_settings.cache_clear()
-        from airflow_client import transports
-
-        transports.reset()

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
 
-__all__ = ["Job", "all_jobs", "autodiscover", "get_job", "jobs_for_model", "register"]
+__all__ = ["Job", "all_jobs", "autodiscover", "conf_pk", "get_job", "jobs_for_model", "register"]
 
 
 class Job:
@@ -59,7 +59,7 @@ class Job:
 
     def get_conf(self, obj: models.Model, **kwargs: Any) -> dict[str, Any]:
         """The run's conf for ``obj``; keyword arguments are merged over it."""
-        return {self.conf_key: obj.pk, **kwargs} if self.conf_key else dict(kwargs)
+        return {self.conf_key: conf_pk(obj), **kwargs} if self.conf_key else dict(kwargs)
 
     def get_objects(self, conf: Mapping[str, Any]) -> list[models.Model]:
         """The records a run with ``conf`` was about (inverse of get_conf)."""
@@ -88,6 +88,15 @@ class Job:
         except (LookupError, ValueError):
             return False
         return own._meta.concrete_model is model._meta.concrete_model
+
+
+def conf_pk(obj: models.Model) -> Any:
+    """``obj.pk`` as JSON can carry it: ints and strings as they are, anything else (UUID) as text.
+
+    get_objects() maps the text back: the key field converts it in its lookup.
+    """
+    pk = obj.pk
+    return pk if isinstance(pk, (int, str)) and not isinstance(pk, bool) else str(pk)
 
 
 _lock = threading.Lock()

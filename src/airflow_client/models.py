@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 
 ACTIVE_STATES = (QUEUED, RUNNING)
 
-#: JobTrigger outcomes.
-PENDING, UNKNOWN, REFUSED, STARTED = "pending", "unknown", "failed", "started"
-
 
 def content_key(obj: models.Model) -> tuple[ContentType, str]:
     """The (content type, object id) pair a record is linked by."""
@@ -37,15 +34,25 @@ class JobTrigger(models.Model):
     """One request to start a DAG run, saved before Airflow is asked.
 
     It is deleted once its JobRun exists, unless AIRFLOW_PRESERVE_JOB_TRIGGER.
-    A trigger that stays ``unknown`` timed out after sending: sync() asks
-    Airflow for its run id later.
+    A trigger that stays ``unknown`` got no answer to its POST: the widget's
+    poll, sync() or the next trigger ask Airflow for its run id later
+    (services.resolve_trigger).
     """
 
+    # Values without explicit labels: mypy then types each member as the str it is
+    # (written as a (value, label) pair it would read a tuple and reject comparisons).
     class Outcome(models.TextChoices):
-        PENDING = PENDING, _("sending")
-        UNKNOWN = UNKNOWN, _("unknown (no answer)")
-        FAILED = REFUSED, _("refused or failed")
-        STARTED = STARTED, _("started")
+        #: being sent
+        PENDING = "pending"
+        #: sent, never answered: Airflow may or may not have started the run
+        UNKNOWN = "unknown"
+        #: refused by Airflow, or not sent
+        FAILED = "failed"
+        #: the run exists (kept only with AIRFLOW_PRESERVE_JOB_TRIGGER)
+        STARTED = "started"
+
+    #: outcomes of a trigger that has no run yet and may still get one.
+    OPEN = (Outcome.PENDING, Outcome.UNKNOWN)
 
     environment = models.CharField(_("environment"), max_length=100)
     dag_id = models.CharField(_("DAG id"), max_length=250)
@@ -65,6 +72,8 @@ class JobTrigger(models.Model):
     status_code = models.PositiveIntegerField(_("status code"), null=True, blank=True)
     response = models.JSONField(_("response"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    #: when Airflow was last asked about an open trigger (callers coalesce on it, like JobRun.refreshed_at).
+    checked_at = models.DateTimeField(_("last asked Airflow"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("job trigger")

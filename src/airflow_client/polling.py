@@ -1,7 +1,8 @@
 """What the status widget shows, and the polling tag that lets an unchanged poll skip rendering.
 
-The template tag, the polling view and the trigger view all build the widget
-through :func:`widget_context`, so the three always render the same thing.
+The template tag, the polling view and the trigger view all build a
+:class:`Widget` and render it with :func:`widget_context`, so the three always
+render the same thing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.db import models
+from django.db.models import Case, Value, When
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.text import slugify
@@ -23,7 +25,9 @@ from django.utils.translation import gettext, gettext_lazy, ngettext
 from airflow_client import services
 from airflow_client.conf import get_settings
 from airflow_client.exceptions import AirflowClientError
-from airflow_client.models import JobRun
+from airflow_client.mixins import CACHE_ATTR, current_job_run, last_job_success, latest_job_run
+from airflow_client.models import ACTIVE_STATES, JobRun, JobTrigger
+from airflow_client.transports.base import SUCCESS
 
 if TYPE_CHECKING:
     from airflow_client.jobs import Job
@@ -35,12 +39,20 @@ _fallback_counter = itertools.count(1)
 
 @dataclass(frozen=True)
 class Widget:
-    """Where a widget lives: its Job, its record and the suffix that makes its ids unique."""
+    """One widget: where it lives (Job, record, id suffix) and what it shows (run or pending trigger).
+
+    The template reads everything that follows from these (ids, event names,
+    whether it polls, whether a new run may start) from the Widget itself.
+    """
 
     job: Job
     obj: models.Model
     uid: str
     compact: bool = False
+    #: the run shown: the active one if any, else the newest (None: never run)
+    run: JobRun | None = None
+    #: a trigger Airflow has not confirmed yet, shown as "Starting…" (then ``run`` is None)
+    starting: JobTrigger | None = None
 
     @property
     def model_label(self) -> str:
@@ -68,6 +80,33 @@ class Widget:
         """The event the trigger view sends so the other widgets of the pair look again."""
         return f"{self.key}-changed"
 
+    @property
+    def polling(self) -> bool:
+        return is_polling(self.run, self.starting)
+
+    @property
+    def blocked(self) -> bool:
+        """Whether a new run would be refused now: one at a time, and one is active or starting."""
+        return self.polling and not self.job.allow_concurrent
+
+    @property
+    def tag(self) -> str:
+        return poll_tag(self.run, self.starting)
+
+    @property
+    def confirm(self) -> str:
+        return confirm_question(self.job)
+
+    @property
+    def trigger_url(self) -> str:
+        return reverse("airflow_client:trigger", kwargs=self.url_args())
+
+    @property
+    def history_url(self) -> str:
+        """Job history filtered to this record and DAG."""
+        query = {"record_type": self.model_label, "object_id": self.object_id, "dag_id": self.job.dag_id}
+        return reverse("airflow_client:run_list") + "?" + urlencode(query)
+
     def url_args(self) -> dict[str, str]:
         return {"model": self.model_label, "dag_id": self.job.dag_id, "object_id": self.object_id}
 
@@ -81,20 +120,109 @@ def next_uid(request: HttpRequest | None) -> str:
     return str(count)
 
 
+def confirm_question(job: Job) -> str:
+    """The question asked before starting ``job``: its own, a default one, or "" (none asked)."""
+    if not job.confirm:
+        return ""
+    if isinstance(job.confirm, str):
+        return job.confirm
+    return gettext("Start “%(job)s” now?") % {"job": job.label}
+
+
+def _prefetched(obj: models.Model) -> bool:
+    return CACHE_ATTR in obj.__dict__
+
+
+def _of_this_environment(run: JobRun | None, job: Job) -> bool:
+    """Whether prefetch_job_runs' answer holds for ``job``.
+
+    The prefetch is per DAG across environments: its newest (active) run is the
+    Job's too when it is in the Job's environment, or when there is none at all.
+    """
+    return run is None or run.environment == job.environment
+
+
 def current_run(job: Job, obj: models.Model) -> JobRun | None:
-    """The run the widget is about: the active one if any, else the newest."""
-    runs = JobRun.objects.for_object(obj).for_job(job)
-    run: JobRun | None = runs.active().first() or runs.first()
+    """The run the widget is about: the newest active one if any, else the newest (one query).
+
+    Records passed through prefetch_job_runs are answered from that cache.
+    """
+    if _prefetched(obj):
+        cached = current_job_run(obj, job.dag_id) or latest_job_run(obj, job.dag_id)
+        if _of_this_environment(cached, job):
+            return cached
+    active_first = Case(When(state__in=ACTIVE_STATES, then=Value(0)), default=Value(1))
+    run: JobRun | None = (
+        JobRun.objects.for_object(obj).for_job(job).order_by(active_first, "-created_at", "-id").first()
+    )
     return run
 
 
-def poll_tag(run: JobRun | None) -> str:
-    """Changes whenever what the widget shows about ``run`` changes.
+def last_success(job: Job, obj: models.Model) -> JobRun | None:
+    """The newest successful run of the Job (its DAG in its environment) for ``obj``."""
+    if _prefetched(obj):
+        cached = last_job_success(obj, job.dag_id)
+        if _of_this_environment(cached, job):
+            return cached
+    run: JobRun | None = (
+        JobRun.objects.for_object(obj)
+        .for_job(job)
+        .filter(state=SUCCESS)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return run
+
+
+def _current(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | None]:
+    """The current run, and the pending trigger if there is one while no run is active."""
+    run = current_run(job, obj)
+    if run is not None and not run.finished:
+        return run, None
+    return run, services.pending_trigger(job, obj)
+
+
+def look_up(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | None]:
+    """What a widget shows: the current run, or else a trigger Airflow has not confirmed yet."""
+    run, starting = _current(job, obj)
+    return (None, starting) if starting is not None else (run, None)
+
+
+def poll(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | None]:
+    """Like look_up, after asking Airflow (coalesced) about the active run or the pending trigger.
+
+    Airflow being down is not an error here: the run keeps its last known state
+    (and says why), the trigger stays pending, and the next poll asks again.
+    """
+    run, starting = _current(job, obj)
+    if starting is None:
+        return (refresh_quietly(run) if run is not None else None), None
+    try:
+        started = services.resolve_trigger(starting)
+    except AirflowClientError:
+        return None, starting
+    if started is not None:
+        return started, None
+    if starting.outcome in JobTrigger.OPEN:  # too young to tell, or asked moments ago
+        return None, starting
+    # Airflow has no such run: the trigger failed, and the previous run is current again.
+    return run, None
+
+
+def is_polling(run: JobRun | None, starting: JobTrigger | None) -> bool:
+    """A widget polls while its run is unfinished or its trigger unconfirmed."""
+    return starting is not None or (run is not None and not run.finished)
+
+
+def poll_tag(run: JobRun | None, starting: JobTrigger | None = None) -> str:
+    """Changes whenever what the widget shows about ``run`` (or the pending trigger) changes.
 
     Built from the shown fields rather than ``updated_at``: every read from
     Airflow bumps ``updated_at`` even when nothing changed, and such polls
     should still get the short answer.
     """
+    if starting is not None:
+        return f"starting-{starting.pk}"
     if run is None:
         return "none"
     shown = (run.pk, run.state, run.queued_at, run.start_date, run.end_date, run.refresh_error)
@@ -115,64 +243,43 @@ def refresh_quietly(run: JobRun) -> JobRun:
         return run
 
 
+def airflow_link(run: JobRun) -> str:
+    """The run in Airflow's UI, or "" when its environment is no longer configured."""
+    try:
+        return services.run_url(run)
+    except AirflowClientError:
+        return ""
+
+
 def widget_context(
     widget: Widget,
     *,
     request: HttpRequest | None,
-    run: JobRun | None = None,
-    look_up: bool = True,
     notice: str = "",
     next_url: str | None = None,
 ) -> dict[str, Any]:
-    """Everything widget.html needs. ``look_up=False`` means ``run`` is already the current run."""
-    job, obj = widget.job, widget.obj
-    if look_up and run is None:
-        run = current_run(job, obj)
+    """What widget.html needs besides the Widget itself."""
     user = getattr(request, "user", None)
-    can_trigger = bool(user and user.is_authenticated and job.has_trigger_permission(user, obj))
-    active = run is not None and not run.finished
-    blocked = active and not job.allow_concurrent
-    polling = active
-    last_success = JobRun.objects.last_success(obj, dag_id=job.dag_id)
     if next_url is None:
         next_url = request.get_full_path() if request is not None else ""
-    status_query = {"uid": widget.uid, "tag": poll_tag(run)}
+    status_query = {"uid": widget.uid, "tag": widget.tag}
     if widget.compact:
         status_query["compact"] = "1"
     if next_url:
         # a re-rendered widget must still send the user back to the page it sits on
         status_query["next"] = next_url
-    history = (
-        reverse("airflow_client:run_list")
-        + "?"
-        + urlencode({"record_type": widget.model_label, "object_id": widget.object_id, "dag_id": job.dag_id})
-    )
-    confirm = job.confirm
-    if confirm is True:
-        confirm = str(_confirm_default(job))
     return {
         "widget": widget,
-        "job": job,
-        "obj": obj,
-        "run": run,
-        "last_success": last_success,
-        "dom_id": widget.dom_id,
-        "changed_event": widget.changed_event,
-        "compact": widget.compact,
-        "polling": polling,
-        "poll_interval": _seconds(get_settings().poll_interval),
+        "last_success": None if widget.compact else last_success(widget.job, widget.obj),
+        "can_trigger": bool(
+            user and user.is_authenticated and widget.job.has_trigger_permission(user, widget.obj)
+        ),
         "status_url": reverse("airflow_client:status", kwargs=widget.url_args())
         + "?"
         + urlencode(status_query),
-        "trigger_url": reverse("airflow_client:trigger", kwargs=widget.url_args()),
-        "history_url": history,
-        "airflow_url": services.run_url(run) if run is not None else "",
-        "can_trigger": can_trigger,
-        "trigger_disabled": blocked or not can_trigger,
-        "blocked": blocked,
-        "confirm": confirm or "",
+        "poll_interval": _seconds(get_settings().poll_interval),
+        "airflow_url": airflow_link(widget.run) if widget.run is not None and not widget.compact else "",
         "notice": notice,
-        "unreachable": bool(run is not None and run.refresh_error),
         "next": next_url,
     }
 
@@ -204,10 +311,6 @@ def format_duration(value: timedelta | None) -> str:
     if minutes:
         return gettext("%(m)d min %(s)d s") % {"m": minutes, "s": seconds}
     return ngettext("%(s)d second", "%(s)d seconds", seconds) % {"s": seconds}
-
-
-def _confirm_default(job: Job) -> str:
-    return gettext("Start %(label)s now?") % {"label": job.label}
 
 
 def _seconds(value: float) -> str:

@@ -21,7 +21,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from airflow_client import retention
+from airflow_client import pruning
 from airflow_client.conf import get_settings
 from airflow_client.exceptions import (
     AirflowClientError,
@@ -31,23 +31,16 @@ from airflow_client.exceptions import (
     AlreadyRunning,
     ConfigurationError,
     Conflict,
+    DagPaused,
     InvalidConf,
     NotFound,
     TriggerFailed,
 )
-from airflow_client.jobs import Job, get_job
-from airflow_client.models import (
-    PENDING,
-    REFUSED,
-    JobRecord,
-    JobRun,
-    JobSlot,
-    JobTrigger,
-    content_key,
-)
+from airflow_client.jobs import Job, conf_pk, get_job
+from airflow_client.models import JobRecord, JobRun, JobSlot, JobTrigger, content_key
 from airflow_client.signals import run_state_changed
 from airflow_client.transports import get_transport
-from airflow_client.transports.base import FINISHED_STATES, DagRun, LogChunk, TaskInstance
+from airflow_client.transports.base import FAILED, FINISHED_STATES, DagRun, LogChunk, TaskInstance
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -55,9 +48,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "log_url",
+    "pending_limit",
+    "pending_trigger",
     "record_dag_run",
+    "recorded_at",
     "refresh",
     "resolve_trigger",
+    "run_fields",
     "run_url",
     "task_instances",
     "task_log",
@@ -134,7 +131,7 @@ def trigger(
     overrides = validate_conf({} if conf is None else conf)
     merged: dict[str, Any] = {**validate_conf(job.get_conf(obj)), **overrides}
     if job.conf_key:
-        merged[job.conf_key] = obj.pk
+        merged[job.conf_key] = conf_pk(obj)
     full_conf = validate_conf(merged)
     if note is None:
         note = job.get_note(obj)
@@ -151,7 +148,7 @@ def trigger(
         with transaction.atomic():
             job_trigger = _save_trigger(request, obj)
     else:
-        job_trigger = _claim(job, obj, request, _pending_limit(transport.options))
+        job_trigger = _claim(job, obj, request, pending_limit(transport.options))
     return _send(job_trigger)
 
 
@@ -188,11 +185,12 @@ def _save_trigger(request: Mapping[str, Any], obj: models.Model) -> JobTrigger:
     return job_trigger
 
 
-def _pending_limit(options: Mapping[str, Any]) -> timedelta:
+def pending_limit(options: Mapping[str, Any]) -> timedelta:
+    """How long after its creation a pending trigger may still be in flight (``options``: an environment)."""
     return timedelta(seconds=float(options.get("TIMEOUT") or 10)) + PENDING_GRACE
 
 
-def _claim(job: Job, obj: models.Model, request: Mapping[str, Any], pending_limit: timedelta) -> JobTrigger:
+def _claim(job: Job, obj: models.Model, request: Mapping[str, Any], in_flight: timedelta) -> JobTrigger:
     """Save the trigger holding the record's slot, or raise AlreadyRunning.
 
     See JobSlot for why this is race-free. A caller that loses waits for the
@@ -215,13 +213,13 @@ def _claim(job: Job, obj: models.Model, request: Mapping[str, Any], pending_limi
             return job_trigger
         except IntegrityError:
             pass
-        slot = _wait_for_slot(key, pending_limit)
+        slot = _wait_for_slot(key, in_flight)
         if slot is None:
             continue
         if slot.job_run is not None and not slot.job_run.finished:
             raise AlreadyRunning(_already_running_message(slot.job_run), job_run=slot.job_run)
         holder = slot.job_trigger
-        if slot.job_run is None and holder is not None and holder.outcome != REFUSED:
+        if slot.job_run is None and holder is not None and holder.outcome != JobTrigger.Outcome.FAILED:
             # Sent but unanswered (timeout or crash): Airflow decides whether it started.
             try:
                 job_run = resolve_trigger(holder)
@@ -234,6 +232,12 @@ def _claim(job: Job, obj: models.Model, request: Mapping[str, Any], pending_limi
                 ) from exc
             if job_run is not None and not job_run.finished:
                 raise AlreadyRunning(_already_running_message(job_run), job_run=job_run)
+            if job_run is None and holder.outcome in JobTrigger.OPEN:
+                # Not settled (asked moments ago, or too young for a "not found" to count).
+                raise TriggerFailed(
+                    "An earlier trigger for this record is still unanswered; try again in a few seconds.",
+                    job_trigger=holder,
+                )
         _drop_slot(slot)
     raise AirflowClientError(f"Could not claim {job.dag_id} for {obj!r}: too much contention.")
 
@@ -247,14 +251,14 @@ def _refuse_if_active(job: Job, obj: models.Model) -> None:
             raise AlreadyRunning(_already_running_message(active), job_run=active)
 
 
-def _wait_for_slot(key: Mapping[str, Any], pending_limit: timedelta) -> JobSlot | None:
+def _wait_for_slot(key: Mapping[str, Any], in_flight: timedelta) -> JobSlot | None:
     """The slot once its trigger is no longer in flight (None when it is gone)."""
     while True:
         slot: JobSlot | None = JobSlot.objects.filter(**key).select_related("job_run", "job_trigger").first()
         if slot is None or slot.job_run is not None or slot.job_trigger is None:
             return slot
         holder = slot.job_trigger
-        if holder.outcome != PENDING or timezone.now() > holder.created_at + pending_limit:
+        if holder.outcome != JobTrigger.Outcome.PENDING or timezone.now() > holder.created_at + in_flight:
             return slot
         time.sleep(WAIT_STEP)
 
@@ -269,43 +273,80 @@ def _already_running_message(job_run: JobRun) -> str:
 
 
 def _send(job_trigger: JobTrigger) -> JobRun:
-    transport = get_transport(job_trigger.environment)
-    args = {"run_id": job_trigger.run_id, "conf": job_trigger.conf, "note": job_trigger.note or None}
+    """Ask Airflow to start the saved trigger's run; record the answer, whatever it is.
+
+    Only the POST itself can leave the outcome unknown: everything before it
+    (token, API version, the paused check) is done first by get_dag(), so a
+    failure there is a plain refusal that frees the record at once.
+    """
     try:
-        try:
-            dag_run = transport.trigger(job_trigger.dag_id, **args)
-            status_code = 200
-        except Conflict:
-            # Our own run id exists: an earlier attempt of this very trigger got through.
-            dag_run = transport.get_run(job_trigger.dag_id, job_trigger.run_id)
-            status_code = 409
-    except AirflowTimeout as exc:
-        JobTrigger.objects.filter(pk=job_trigger.pk).update(
-            outcome=JobTrigger.Outcome.UNKNOWN, error=f"No answer from Airflow: {exc}"
-        )
-        job_trigger.refresh_from_db()
-        raise TriggerFailed(
-            f"Airflow did not answer in time; run {job_trigger.run_id} may have started "
-            "(the next sync will find out).",
-            job_trigger=job_trigger,
-            error=exc,
-        ) from exc
+        transport = get_transport(job_trigger.environment)
+        if transport.get_dag(job_trigger.dag_id).is_paused:
+            # Airflow would accept the run and leave it queued until someone unpauses the DAG.
+            raise DagPaused(
+                f"The DAG {job_trigger.dag_id!r} is paused in Airflow; unpause it, then start the run again."
+            )
     except AirflowError as exc:
         _record_failure(job_trigger, exc)
         raise TriggerFailed(
             f"Airflow did not start {job_trigger.dag_id}: {exc.detail}", job_trigger=job_trigger, error=exc
         ) from exc
+    except Exception as exc:  # a setting or a bug: the record must not stay blocked by this trigger
+        _record_failure(job_trigger, exc)
+        raise
+    args = {"run_id": job_trigger.run_id, "conf": job_trigger.conf, "note": job_trigger.note or None}
+    try:
+        try:
+            dag_run = transport.trigger(job_trigger.dag_id, **args, check_paused=False)
+            status_code = 200
+        except Conflict:
+            # Our own run id exists: an earlier attempt of this very trigger got through.
+            dag_run = transport.get_run(job_trigger.dag_id, job_trigger.run_id)
+            status_code = 409
+    except AirflowError as exc:
+        if _unanswered(exc):
+            JobTrigger.objects.filter(pk=job_trigger.pk).update(
+                outcome=JobTrigger.Outcome.UNKNOWN, error=f"No answer from Airflow: {exc}"
+            )
+            job_trigger.refresh_from_db()
+            raise TriggerFailed(
+                f"Airflow did not answer; run {job_trigger.run_id} may have started "
+                "(it is looked up again shortly).",
+                job_trigger=job_trigger,
+                error=exc,
+            ) from exc
+        _record_failure(job_trigger, exc)
+        raise TriggerFailed(
+            f"Airflow did not start {job_trigger.dag_id}: {exc.detail}", job_trigger=job_trigger, error=exc
+        ) from exc
+    except Exception as exc:
+        _record_failure(job_trigger, exc)
+        raise
     return _record_started(job_trigger, dag_run, status_code=status_code)
 
 
-def _record_failure(job_trigger: JobTrigger, exc: AirflowError) -> None:
-    body = exc.body if isinstance(exc.body, (dict, list)) else ({"text": exc.body} if exc.body else None)
+def _unanswered(exc: AirflowError) -> bool:
+    """Whether a POST that failed with ``exc`` may still have reached Airflow."""
+    # No status: timed out or the connection broke (possibly after sending). 504: a proxy timed out.
+    return isinstance(exc, AirflowTimeout) or (
+        isinstance(exc, AirflowUnavailable) and exc.status_code in (None, 504)
+    )
+
+
+def _record_failure(job_trigger: JobTrigger, exc: Exception) -> None:
+    """Mark the trigger failed with ``exc`` and free the record's slot."""
+    if isinstance(exc, AirflowError):
+        body = exc.body if isinstance(exc.body, (dict, list)) else ({"text": exc.body} if exc.body else None)
+        status_code, error = exc.status_code, exc.detail
+    else:
+        body, status_code, error = None, None, f"{type(exc).__name__}: {exc}"
     with transaction.atomic():
         JobTrigger.objects.filter(pk=job_trigger.pk).update(
-            outcome=JobTrigger.Outcome.FAILED, status_code=exc.status_code, response=body, error=exc.detail
+            outcome=JobTrigger.Outcome.FAILED, status_code=status_code, response=body, error=error
         )
         JobSlot.objects.filter(job_trigger=job_trigger, job_run__isnull=True).delete()
-    job_trigger.refresh_from_db()
+    with contextlib.suppress(JobTrigger.DoesNotExist):
+        job_trigger.refresh_from_db()
 
 
 def _run_json(dag_run: DagRun) -> dict[str, Any]:
@@ -340,22 +381,76 @@ def _record_started(job_trigger: JobTrigger, dag_run: DagRun, *, status_code: in
             )
         else:
             JobTrigger.objects.filter(pk=job_trigger.pk).delete()
-    job_run.refresh_from_db()
-    _after_change(job_run, old_state)
+    if _reread(job_run):
+        _after_change(job_run, old_state)
     return job_run
+
+
+def pending_trigger(job: Job, obj: models.Model) -> JobTrigger | None:
+    """``obj``'s newest trigger of ``job`` that has no run yet but may get one (pending/unknown).
+
+    One query. resolve_trigger() settles it.
+    """
+    content_type, object_id = content_key(obj)
+    found: JobTrigger | None = (
+        JobTrigger.objects.filter(
+            environment=job.environment,
+            dag_id=job.dag_id,
+            outcome__in=JobTrigger.OPEN,
+            job_records__content_type=content_type,
+            job_records__object_id=object_id,
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return found
 
 
 def resolve_trigger(job_trigger: JobTrigger) -> JobRun | None:
     """Ask Airflow whether an unanswered trigger started its run; record the answer.
 
-    Returns the JobRun, or None when Airflow has no such run (the trigger is
-    then marked failed and releases its record). Raises AirflowError when
-    Airflow cannot be asked.
+    Returns the JobRun when the run exists (the trigger's records are linked to
+    it). Returns None when there is no run: the trigger is then marked failed
+    and frees its record if Airflow says "not found" once the trigger is older
+    than pending_limit(); a younger one, or one asked about less than
+    AIRFLOW_REFRESH_INTERVAL ago (callers coalesce through ``checked_at``),
+    stays open: ``job_trigger.outcome`` tells (it is re-read). Raises
+    AirflowUnavailable, also stored in ``job_trigger.error``, when Airflow
+    cannot be asked.
     """
+    if job_trigger.outcome == JobTrigger.Outcome.STARTED:
+        return _run_of(job_trigger)
+    if job_trigger.outcome == JobTrigger.Outcome.FAILED:
+        return None
     transport = get_transport(job_trigger.environment)
+    now = timezone.now()
+    settled_after = job_trigger.created_at + pending_limit(transport.options)
+    if job_trigger.outcome == JobTrigger.Outcome.PENDING and now < settled_after:
+        return None  # its POST may still be in flight: the sender records the answer
+    interval = timedelta(seconds=get_settings().refresh_interval)
+    claimed = (
+        JobTrigger.objects.filter(pk=job_trigger.pk, outcome__in=JobTrigger.OPEN)
+        .filter(Q(checked_at__isnull=True) | Q(checked_at__lte=now - interval))
+        .update(checked_at=now)
+    )
+    if not claimed:  # another caller asked moments ago, or settled it
+        found = _run_of(job_trigger)
+        with contextlib.suppress(JobTrigger.DoesNotExist):
+            job_trigger.refresh_from_db()
+        return found
     try:
         dag_run = transport.get_run(job_trigger.dag_id, job_trigger.run_id)
-    except NotFound as exc:
+    except AirflowError as exc:
+        if not _gone(exc):
+            JobTrigger.objects.filter(pk=job_trigger.pk).update(
+                error=f"Airflow could not be asked: {exc}"[:2000]
+            )
+            job_trigger.refresh_from_db()
+            if isinstance(exc, AirflowUnavailable):
+                raise
+            raise AirflowUnavailable(str(exc), status_code=exc.status_code, body=exc.body) from exc
+        if now < settled_after:
+            return None
         _record_failure(
             job_trigger,
             NotFound(
@@ -368,10 +463,28 @@ def resolve_trigger(job_trigger: JobTrigger) -> JobRun | None:
     return _record_started(job_trigger, dag_run, status_code=200)
 
 
+def _run_of(job_trigger: JobTrigger) -> JobRun | None:
+    found: JobRun | None = JobRun.objects.filter(
+        environment=job_trigger.environment, dag_id=job_trigger.dag_id, dag_run_id=job_trigger.run_id
+    ).first()
+    return found
+
+
+def _gone(exc: AirflowError) -> bool:
+    """Airflow itself answered 404: the run (or its DAG) does not exist there."""
+    # Not any NotFound: MWAA says NotFound, without a status, when the environment is wrong.
+    return isinstance(exc, NotFound) and exc.status_code == 404
+
+
 # --- refresh -------------------------------------------------------------------------------------
 
 
-def _run_fields(dag_run: DagRun) -> dict[str, Any]:
+#: refresh_error of a run Airflow no longer has.
+GONE_MESSAGE = "The run no longer exists in Airflow."
+
+
+def run_fields(dag_run: DagRun) -> dict[str, Any]:
+    """The JobRun fields (but the state) as Airflow reports them in ``dag_run``."""
     return {
         "run_type": dag_run.run_type or "",
         "triggered_by": dag_run.triggered_by,
@@ -386,13 +499,22 @@ def _run_fields(dag_run: DagRun) -> dict[str, Any]:
     }
 
 
+def recorded_at(dag_run: DagRun, now: datetime) -> datetime:
+    """The ``created_at`` a run learned from a listing gets: when it happened in Airflow (not later than now).
+
+    So a run learned late sorts, and is kept or pruned, where it happened.
+    """
+    when = dag_run.queued_at or dag_run.run_after or dag_run.start_date or dag_run.logical_date
+    return now if when is None else min(when, now)
+
+
 def _upsert_run(environment: str, dag_run: DagRun, **extra: Any) -> tuple[JobRun, str | None]:
     """The JobRun for ``dag_run``, created or updated; also the state it had before (None: new)."""
     key = {"environment": environment, "dag_id": dag_run.dag_id, "dag_run_id": dag_run.run_id}
     try:
         with transaction.atomic():
             job_run = JobRun.objects.create(
-                **key, **_run_fields(dag_run), **extra, state=dag_run.state, refreshed_at=timezone.now()
+                **key, **run_fields(dag_run), **extra, state=dag_run.state, refreshed_at=timezone.now()
             )
         return job_run, None
     except IntegrityError:
@@ -403,20 +525,32 @@ def _upsert_run(environment: str, dag_run: DagRun, **extra: Any) -> tuple[JobRun
 
 
 def _store(job_run: JobRun, dag_run: DagRun) -> str | None:
-    """Write what Airflow said; returns the old state if this call changed it, else the new one.
-
-    The state is changed with a compare-and-set UPDATE so that, however many
-    callers store the same change, exactly one of them sees it (and signals).
-    """
+    """Write what Airflow said; returns the old state if this call changed it, else the new one."""
     queryset = JobRun.objects.filter(pk=job_run.pk)
-    queryset.update(**_run_fields(dag_run), refresh_error="", updated_at=timezone.now())
+    queryset.update(**run_fields(dag_run), refresh_error="", updated_at=timezone.now())
+    return _set_state(queryset, dag_run.state)
+
+
+def _set_state(queryset: models.QuerySet[JobRun], state: str) -> str | None:
+    """Set one run's state with a compare-and-set UPDATE: however many callers store the
+    same change, exactly one of them gets the old state back (and signals); the others get ``state``.
+    """
     for _attempt in range(5):
         old_state: str | None = queryset.values_list("state", flat=True).first()
-        if old_state is None or old_state == dag_run.state:
-            return dag_run.state
-        if queryset.filter(state=old_state).update(state=dag_run.state):
+        if old_state is None or old_state == state:
+            return state
+        if queryset.filter(state=old_state).update(state=state, updated_at=timezone.now()):
             return old_state
-    return dag_run.state
+    return state
+
+
+def _reread(job_run: JobRun) -> bool:
+    """Reload ``job_run`` in place; False (the instance kept as it was) when it was deleted meanwhile."""
+    try:
+        job_run.refresh_from_db()
+    except JobRun.DoesNotExist:  # pruned by another caller's retention, or deleted by hand
+        return False
+    return True
 
 
 def _after_change(job_run: JobRun, old_state: str | None) -> None:
@@ -427,35 +561,25 @@ def _after_change(job_run: JobRun, old_state: str | None) -> None:
         JobSlot.objects.filter(job_run=job_run).delete()
     run_state_changed.send(sender=JobRun, job_run=job_run, old_state=old_state, new_state=job_run.state)
     if job_run.state in FINISHED_STATES:
-        retention.apply_for_run(job_run)
-
-
-def store_dag_run(environment: str, dag_run: DagRun) -> tuple[JobRun, bool]:
-    """Record a run read from Airflow (sync, events): (JobRun, created)."""
-    job_run, old_state = _upsert_run(environment, dag_run)
-    job_run.refresh_from_db()
-    _after_change(job_run, old_state)
-    return job_run, old_state is None
+        pruning.apply_for_run(job_run)
 
 
 def record_dag_run(
     environment: str, dag_run: DagRun, records: Iterable[models.Model] = ()
 ) -> tuple[JobRun, bool]:
-    """Record a run read from Airflow by a listing (sync) and link it to ``records``: (JobRun, created).
+    """Record a run read from Airflow (sync, events) and link it to ``records``: (JobRun, created).
 
-    Like store_dag_run, plus: the links are written in the same transaction as
-    the run, before the signal and retention see it; the run counts as just read
-    (``refreshed_at``); and a new run's ``created_at`` is when Airflow queued it,
-    so a run learned late sorts (and is kept or pruned) where it happened.
+    The links are written in the same transaction as the run, before the
+    signal and retention see it; the run counts as just read
+    (``refreshed_at``); a new run's ``created_at`` is recorded_at(dag_run).
     """
     now = timezone.now()
     with transaction.atomic():
         job_run, old_state = _upsert_run(environment, dag_run)
         created = old_state is None
-        when = dag_run.queued_at or dag_run.run_after or dag_run.start_date or dag_run.logical_date
         changes: dict[str, Any] = {"refreshed_at": now}
-        if created and when is not None:
-            changes["created_at"] = min(when, now)
+        if created:
+            changes["created_at"] = recorded_at(dag_run, now)
         JobRun.objects.filter(pk=job_run.pk).update(**changes)
         for obj in records:
             content_type, object_id = content_key(obj)
@@ -465,18 +589,21 @@ def record_dag_run(
                 object_id=object_id,
                 defaults={"dag_id": job_run.dag_id},
             )
-    job_run.refresh_from_db()
-    _after_change(job_run, old_state)
+    if _reread(job_run):
+        _after_change(job_run, old_state)
     return job_run, created
 
 
 def refresh(job_run: JobRun, *, force: bool = False) -> JobRun:
     """Re-read ``job_run`` from Airflow, at most once per AIRFLOW_REFRESH_INTERVAL.
 
-    Callers coalesce through the database: a conditional UPDATE of
+    A run read within the interval is returned as it is, without a query.
+    Otherwise callers coalesce through the database: a conditional UPDATE of
     ``refreshed_at`` lets exactly one of them call Airflow; the others get the
-    stored run. Finished runs are only re-read with ``force``. When Airflow
-    cannot be read the error is stored on the run and AirflowUnavailable raised.
+    stored run. Finished runs are only re-read with ``force``. A run Airflow no
+    longer has is marked failed (refresh_error says why) and frees its record.
+    When Airflow cannot be read the error is stored on the run and
+    AirflowUnavailable raised. A run deleted here meanwhile is returned as it was.
     """
     if job_run.finished and not force:
         return job_run
@@ -484,23 +611,37 @@ def refresh(job_run: JobRun, *, force: bool = False) -> JobRun:
     claim = JobRun.objects.filter(pk=job_run.pk)
     if not force:
         interval = timedelta(seconds=get_settings().refresh_interval)
+        if job_run.refreshed_at is not None and job_run.refreshed_at > now - interval:
+            return job_run  # the hot path of every widget poll: no UPDATE, no re-read
         claim = claim.exclude(state__in=FINISHED_STATES).filter(
             Q(refreshed_at__isnull=True) | Q(refreshed_at__lte=now - interval)
         )
     if not claim.update(refreshed_at=now):
-        job_run.refresh_from_db()
+        _reread(job_run)
         return job_run
     try:
         dag_run = get_transport(job_run.environment).get_run(job_run.dag_id, job_run.dag_run_id)
     except AirflowError as exc:
+        if _gone(exc):
+            return _record_gone(job_run)
         JobRun.objects.filter(pk=job_run.pk).update(refresh_error=str(exc)[:2000])
-        job_run.refresh_from_db()
+        _reread(job_run)
         if isinstance(exc, AirflowUnavailable):
             raise
         raise AirflowUnavailable(str(exc), status_code=exc.status_code, body=exc.body) from exc
     old_state = _store(job_run, dag_run)
-    job_run.refresh_from_db()
-    _after_change(job_run, old_state)
+    if _reread(job_run):
+        _after_change(job_run, old_state)
+    return job_run
+
+
+def _record_gone(job_run: JobRun) -> JobRun:
+    """Airflow has no such run (deleted there): it will never finish, so it counts as failed."""
+    queryset = JobRun.objects.filter(pk=job_run.pk)
+    queryset.update(refresh_error=GONE_MESSAGE)
+    old_state = _set_state(queryset, FAILED)
+    if _reread(job_run):
+        _after_change(job_run, old_state)
     return job_run
 
 

@@ -34,7 +34,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from airflow_client import services
+from airflow_client import pruning, services
 from airflow_client.conf import get_settings
 from airflow_client.exceptions import (
     AirflowClientError,
@@ -44,7 +44,7 @@ from airflow_client.exceptions import (
     ConfigurationError,
 )
 from airflow_client.jobs import Job, all_jobs
-from airflow_client.models import PENDING, UNKNOWN, JobRun, JobTrigger, content_key
+from airflow_client.models import JobRun, JobTrigger, content_key
 from airflow_client.transports import get_transport
 from airflow_client.transports.base import DagRun, RunQuery, Transport
 
@@ -187,16 +187,18 @@ def _aliases(environment: str | None) -> list[str]:
 
 
 def _open_triggers() -> models.QuerySet[JobTrigger]:
-    triggers: models.QuerySet[JobTrigger] = JobTrigger.objects.filter(outcome__in=(UNKNOWN, PENDING))
+    triggers: models.QuerySet[JobTrigger] = JobTrigger.objects.filter(outcome__in=JobTrigger.OPEN)
     return triggers
 
 
 def _settle_triggers(alias: str, transport: Transport, tally: _Tally) -> None:
     now = timezone.now()
     # A pending trigger younger than the transport timeout may still be in flight.
-    in_flight = now - services._pending_limit(transport.options)
+    in_flight = now - services.pending_limit(transport.options)
     triggers = (
-        _open_triggers().filter(environment=alias).filter(Q(outcome=UNKNOWN) | Q(created_at__lt=in_flight))
+        _open_triggers()
+        .filter(environment=alias)
+        .filter(Q(outcome=JobTrigger.Outcome.UNKNOWN) | Q(created_at__lt=in_flight))
     )
     for job_trigger in triggers.order_by("created_at"):
         try:
@@ -305,7 +307,7 @@ def _record(
 
 
 def _differs(job_run: JobRun, dag_run: DagRun) -> bool:
-    wanted: dict[str, Any] = {**services._run_fields(dag_run), "state": dag_run.state}
+    wanted: dict[str, Any] = {**services.run_fields(dag_run), "state": dag_run.state}
     return any(getattr(job_run, name) != value for name, value in wanted.items())
 
 
@@ -321,15 +323,13 @@ def _records_of(jobs: Iterable[Job], conf: Mapping[str, Any]) -> list[models.Mod
 def _kept(alias: str, jobs: Iterable[Job], dag_run: DagRun, records: Sequence[models.Model]) -> bool:
     """Whether retention keeps a finished run found in Airflow, were it recorded now."""
     now = timezone.now()
-    # Dated as services.record_dag_run dates a new run.
-    when = dag_run.queued_at or dag_run.run_after or dag_run.start_date or dag_run.logical_date or now
     candidate = JobRun(
         environment=alias,
         dag_id=dag_run.dag_id,
         dag_run_id=dag_run.run_id,
         state=dag_run.state,
         end_date=dag_run.end_date,
-        created_at=min(when, now),
+        created_at=services.recorded_at(dag_run, now),  # as record_dag_run would date it
     )
     for job in jobs:
         if not job.retention.deletes:
@@ -338,14 +338,7 @@ def _kept(alias: str, jobs: Iterable[Job], dag_run: DagRun, records: Sequence[mo
             if not job.matches_model(type(obj)):
                 continue
             content_type, object_id = content_key(obj)
-            runs = list(
-                JobRun.objects.filter(
-                    environment=alias,
-                    dag_id=job.dag_id,
-                    job_records__content_type=content_type,
-                    job_records__object_id=object_id,
-                ).order_by("-created_at", "-id")
-            )
+            runs = pruning.runs_of(job, content_type.pk, object_id)
             runs.append(candidate)
             runs.sort(key=lambda run: run.created_at, reverse=True)  # stable: ties keep recorded runs first
             if any(run is candidate for run in job.retention.deletable(runs, now)):

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import django_tables2 as tables
-from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import DurationField, ExpressionWrapper, F, OuterRef, Subquery
+from django.db.models import DurationField, ExpressionWrapper, F, OuterRef, Subquery, prefetch_related_objects
 from django.http import HttpRequest, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -34,27 +32,9 @@ def annotate_for_sorting(runs: models.QuerySet[JobRun]) -> models.QuerySet[JobRu
 
 def linked_records(runs: Sequence[JobRun]) -> dict[int, list[models.Model]]:
     """The records of many runs at once: one query for the links, one per model."""
-    links = JobRecord.objects.filter(job_run__in=[run.pk for run in runs]).values_list(
-        "job_run_id", "content_type_id", "object_id"
-    )
-    wanted: dict[int, set[str]] = defaultdict(set)
-    pairs: list[tuple[int, int, str]] = []
-    for run_id, content_type_id, object_id in links:
-        wanted[content_type_id].add(object_id)
-        pairs.append((run_id, content_type_id, object_id))
-    found: dict[tuple[int, str], models.Model] = {}
-    for content_type_id, object_ids in wanted.items():
-        model = ContentType.objects.get_for_id(content_type_id).model_class()
-        if model is None:
-            continue
-        for obj in model._default_manager.filter(pk__in=object_ids):
-            found[(content_type_id, str(obj.pk))] = obj
-    result: dict[int, list[models.Model]] = defaultdict(list)
-    for run_id, content_type_id, object_id in pairs:
-        obj = found.get((content_type_id, object_id))
-        if obj is not None:
-            result[run_id].append(obj)
-    return result
+    # JobRun.records() answers from this prefetch, as it does in the admin.
+    prefetch_related_objects(list(runs), "job_records__content_object")
+    return {run.pk: run.records() for run in runs}
 
 
 class JobRunTable(tables.Table):  # type: ignore[misc]

@@ -34,14 +34,17 @@ from airflow_client import services
 from airflow_client.exceptions import AirflowClientError, AlreadyRunning, TriggerFailed
 from airflow_client.filters import JobRunFilter
 from airflow_client.jobs import Job, jobs_for_model
-from airflow_client.models import JobRun
+from airflow_client.models import JobRun, JobTrigger
 from airflow_client.polling import (
     UID_RE,
     Widget,
-    current_run,
+    airflow_link,
+    confirm_question,
+    is_polling,
+    look_up,
     next_uid,
+    poll,
     poll_tag,
-    refresh_quietly,
     widget_context,
 )
 from airflow_client.tables import JobRunTable, annotate_for_sorting, csv_response
@@ -111,27 +114,25 @@ def status(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Htt
     job, model_class = _job_and_model(model, dag_id)
     pk = _pk(model_class, object_id)
     # An unsaved stand-in is enough to find the run; the record is only read when rendering.
-    run = current_run(job, model_class(pk=pk))
-    if run is not None:
-        run = refresh_quietly(run)
-    finished = run is None or run.finished
-    if not finished and request.GET.get("tag") == poll_tag(run):
+    run, starting = poll(job, model_class(pk=pk))
+    if is_polling(run, starting) and request.GET.get("tag") == poll_tag(run, starting):
         # Not 304: htmx 2 swaps a 304's empty body in; 204 it ignores, and polling goes on.
         return HttpResponse(status=204)
     obj = model_class._default_manager.filter(pk=pk).first()
     if obj is None:
         # The record is gone: a 404 would leave htmx polling forever; this removes the widget.
         return HttpResponseStopPolling("")
-    widget = Widget(job, obj, _uid(request.GET.get("uid"), request), compact=bool(request.GET.get("compact")))
-    context = widget_context(
-        widget,
-        request=request,
+    widget = Widget(
+        job,
+        obj,
+        _uid(request.GET.get("uid"), request),
+        compact=bool(request.GET.get("compact")),
         run=run,
-        look_up=False,
-        next_url=safe_next(request, request.GET.get("next")),
+        starting=starting,
     )
+    context = widget_context(widget, request=request, next_url=safe_next(request, request.GET.get("next")))
     html = render_to_string(WIDGET_TEMPLATE, context, request=request)
-    return HttpResponseStopPolling(html) if finished else HttpResponse(html)
+    return HttpResponse(html) if widget.polling else HttpResponseStopPolling(html)
 
 
 @_guarded
@@ -149,7 +150,7 @@ def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Ht
         return render(
             request,
             "airflow_client/confirm.html",
-            {"job": job, "obj": obj, "question": _question(job), "next": next_url, "post": request.POST},
+            {"job": job, "obj": obj, "question": confirm_question(job), "next": next_url},
         )
     run: JobRun | None = None
     notice = ""
@@ -165,19 +166,32 @@ def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Ht
         }
         level = messages.WARNING
     except TriggerFailed as exc:
-        reason = exc.error.detail if exc.error is not None else str(exc)
-        notice = text = gettext("Airflow did not start the run: %(reason)s") % {"reason": reason}
-        level = messages.ERROR
+        if exc.job_trigger.outcome == JobTrigger.Outcome.UNKNOWN:
+            # The request may have got through: the widget shows the run as starting until Airflow says.
+            notice = text = gettext(
+                "Airflow did not confirm in time that “%(job)s” started; the run may have started."
+            ) % {"job": job.label}
+            level = messages.WARNING
+        else:
+            reason = exc.error.detail if exc.error is not None else str(exc)
+            notice = text = gettext("Airflow did not start the run: %(reason)s") % {"reason": reason}
+            level = messages.ERROR
     except AirflowClientError as exc:  # e.g. InvalidConf from the Job's get_conf
         notice = text = gettext("The run could not be started: %(reason)s") % {"reason": exc}
         level = messages.ERROR
     if request.htmx:  # type: ignore[attr-defined]
+        starting = None
+        if run is None:
+            run, starting = look_up(job, obj)
         widget = Widget(
-            job, obj, _uid(request.POST.get("uid"), request), compact=bool(request.POST.get("compact"))
+            job,
+            obj,
+            _uid(request.POST.get("uid"), request),
+            compact=bool(request.POST.get("compact")),
+            run=run,
+            starting=starting,
         )
-        context = widget_context(
-            widget, request=request, run=run, look_up=run is None, notice=notice, next_url=next_url
-        )
+        context = widget_context(widget, request=request, notice=notice, next_url=next_url)
         response = render(request, WIDGET_TEMPLATE, context)
         # Other widgets of this record and Job on the page (e.g. a compact one) look again.
         # Sent on receipt, while the form is still in the page for the event to bubble up.
@@ -188,12 +202,6 @@ def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Ht
     if run is not None:
         return redirect("airflow_client:run_detail", pk=run.pk)
     return redirect(reverse("airflow_client:run_list"))
-
-
-def _question(job: Job) -> str:
-    if isinstance(job.confirm, str):
-        return job.confirm
-    return gettext("Start “%(job)s” now?") % {"job": job.label}
 
 
 # --- job history --------------------------------------------------------------------------------
@@ -264,7 +272,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "trigger_response": _pretty(run.job_trigger.response) if run.job_trigger else "",
         "tasks": [_task_row(run, task) for task in tasks],
         "tasks_error": tasks_error,
-        "airflow_url": services.run_url(run),
+        "airflow_url": airflow_link(run),
     }
     return render(request, "airflow_client/run_detail.html", context)
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from airflow_client.exceptions import AirflowTimeout
 from airflow_client.models import JobRun
-from airflow_client.transports.fake import FakeAirflow
+from airflow_client.transports.fake import FakeAirflow, FakeTransport
 from tests.testapp.models import FindingAid
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -152,3 +153,22 @@ def test_run_detail_log_viewer_loads_more(page: Any, finding_aid: FindingAid, ai
     expect(log.locator(".ac-log-line")).to_have_count(5)
     expect(log.get_by_role("link", name="Load more")).to_have_count(0)
     assert log.locator(".ac-log-line").all_inner_texts() == [f"line {n}" for n in range(1, 6)]
+
+
+def test_an_unanswered_trigger_shows_starting_until_airflow_confirms(
+    page: Any, finding_aid: FindingAid, airflow: FakeAirflow, monkeypatch: pytest.MonkeyPatch
+):
+    sent = FakeTransport.trigger
+
+    def answer_lost(self: FakeTransport, dag_id: str, **kwargs: Any) -> Any:
+        sent(self, dag_id, **kwargs)  # Airflow starts the run; its answer never arrives
+        raise AirflowTimeout("Airflow did not answer within 10 s.")
+
+    monkeypatch.setattr(FakeTransport, "trigger", answer_lost)
+    page.goto(f"/findingaids/{finding_aid.pk}/")
+    widget = page.locator(".ac-widget").first
+    widget.get_by_role("button", name="Start").click()
+    expect(page.locator(".ac-widget").first.get_by_role("alert")).to_contain_text("may have started")
+    # the widget keeps polling, and its poll asks Airflow about the trigger's run id
+    expect(page.locator(".ac-widget").first.get_by_role("status")).to_have_text("Queued")
+    assert JobRun.objects.get().dag_run_id == only_run(airflow)

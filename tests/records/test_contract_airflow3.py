@@ -2,47 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from airflow_client import refresh, trigger
-from airflow_client.jobs import Job, register, unregister
+from airflow_client.jobs import Job
 from airflow_client.models import JobRun, JobTrigger
+from tests.records.conftest import AIRFLOW3_CONTRACT
 
-URL = os.environ.get("DAC_AIRFLOW3_URL", "")
-
-pytestmark = [
-    pytest.mark.contract,
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        not URL and os.environ.get("DAC_REQUIRE_SERVICES") != "1",
-        reason="DAC_AIRFLOW3_URL is not set (start one with scripts/airflow.sh start 3)",
-    ),
-]
-
-
-class ContractSuccess(Job):
-    dag_id = "contract_success"
-    model = "testapp.FindingAid"
-    conf_key = "finding_aid_id"
-    environment = "airflow3"
-
-
-@pytest.fixture
-def airflow3(settings: Any) -> Iterator[type[Job]]:
-    assert URL, "DAC_REQUIRE_SERVICES=1 but DAC_AIRFLOW3_URL is not set"
-    settings.AIRFLOW_ENVIRONMENTS = {
-        **settings.AIRFLOW_ENVIRONMENTS,
-        "airflow3": {"TRANSPORT": "rest", "BASE_URL": URL, "USERNAME": "admin", "PASSWORD": "admin"},
-    }
-    settings.AIRFLOW_REFRESH_INTERVAL = 0
-    register(ContractSuccess)
-    yield ContractSuccess
-    unregister(ContractSuccess)
+pytestmark = AIRFLOW3_CONTRACT
 
 
 def test_trigger_to_success_on_airflow3(finding_aid: Any, airflow3: type[Job]) -> None:

@@ -6,11 +6,11 @@ from typing import Any
 import pytest
 
 from airflow_client import refresh, trigger
-from airflow_client.exceptions import AirflowUnavailable, NotFound
+from airflow_client.exceptions import AirflowUnavailable, BadResponse
 from airflow_client.jobs import Job, register, unregister
 from airflow_client.models import JobRun
 from airflow_client.retention import KeepLatest
-from airflow_client.services import store_dag_run
+from airflow_client.services import record_dag_run
 from airflow_client.signals import run_state_changed
 from airflow_client.transports import fake
 from tests.records.conftest import DAY, make_run
@@ -50,6 +50,7 @@ def test_refresh_after_the_interval(finding_aid: Any, airflow: fake.FakeAirflow,
     settings.AIRFLOW_REFRESH_INTERVAL = 60
     job_run = trigger(IndexFindingAid, finding_aid)
     JobRun.objects.filter(pk=job_run.pk).update(refreshed_at=job_run.refreshed_at - 2 * DAY)
+    job_run = JobRun.objects.get(pk=job_run.pk)  # refresh() trusts the instance's refreshed_at
     airflow.advance(job_run.dag_run_id)
     assert refresh(job_run).state == "running"
     assert refresh(job_run).state == "running"
@@ -90,11 +91,53 @@ def test_unreachable_airflow_is_recorded_and_the_state_kept(
 def test_other_airflow_errors_become_unavailable(
     finding_aid: Any, airflow: fake.FakeAirflow, no_refresh_interval: None
 ) -> None:
-    job_run = make_run(finding_aid, state="running")  # unknown to the fake: 404
+    job_run = trigger(IndexFindingAid, finding_aid)
+    airflow.fail_next(BadResponse("Airflow sent a run without 'state'."))
     with pytest.raises(AirflowUnavailable) as caught:
         refresh(job_run)
-    assert isinstance(caught.value.__cause__, NotFound)
-    assert "not found" in JobRun.objects.get(pk=job_run.pk).refresh_error
+    assert isinstance(caught.value.__cause__, BadResponse)
+    stored = JobRun.objects.get(pk=job_run.pk)
+    assert stored.state == "queued"
+    assert "without 'state'" in stored.refresh_error
+
+
+def test_run_deleted_in_airflow_is_failed_and_frees_its_record(
+    finding_aid: Any,
+    airflow: fake.FakeAirflow,
+    no_refresh_interval: None,
+    changes: list[tuple[str, str | None, str]],
+) -> None:
+    job_run = trigger(IndexFindingAid, finding_aid)
+    airflow.reset()  # the run is gone from Airflow (deleted there, or its database was reset)
+    airflow.add_dag("index_finding_aid")
+
+    job_run = refresh(job_run)
+    assert job_run.state == "failed"
+    assert job_run.finished
+    assert job_run.refresh_error == "The run no longer exists in Airflow."
+    assert changes[-1] == (job_run.dag_run_id, "queued", "failed")
+    # The record is free: a new run starts instead of AlreadyRunning forever.
+    assert trigger(IndexFindingAid, finding_aid).state == "queued"
+
+
+def test_refresh_within_the_interval_makes_no_query(
+    finding_aid: Any, airflow: fake.FakeAirflow, settings: Any, django_assert_num_queries: Any
+) -> None:
+    settings.AIRFLOW_REFRESH_INTERVAL = 60
+    job_run = trigger(IndexFindingAid, finding_aid)
+    with django_assert_num_queries(0):
+        assert refresh(job_run) is job_run
+    assert airflow.call_count("get_run") == 0
+
+
+def test_refresh_of_a_run_deleted_meanwhile_returns_it_as_read(
+    finding_aid: Any, airflow: fake.FakeAirflow, settings: Any
+) -> None:
+    settings.AIRFLOW_REFRESH_INTERVAL = 60
+    job_run = make_run(finding_aid, state="running", refreshed_at=None)
+    JobRun.objects.filter(pk=job_run.pk).delete()  # e.g. pruned by another request
+    assert refresh(job_run).state == "running"
+    assert refresh(job_run, force=True).state == "running"
 
 
 def test_signal_fires_once_per_change(
@@ -113,7 +156,7 @@ def test_signal_fires_once_per_change(
     refresh(job_run)
     refresh(job_run, force=True)
     # The same run stored again from another path (sync, events) does not signal twice.
-    store_dag_run("default", airflow.get(run_id))
+    record_dag_run("default", airflow.get(run_id))
     assert changes == [
         (run_id, None, "queued"),
         (run_id, "queued", "running"),

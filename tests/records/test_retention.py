@@ -112,3 +112,26 @@ def test_prune_command_dry_run_then_real(finding_aid: Any, pruned_job: type[Job]
         unrelated.dag_run_id  # a DAG whose Job keeps everything
     }
     assert kept(other) == names(other_runs, "running_old", "success_new", "failed_new")
+
+
+def test_pruning_one_record_keeps_a_shared_run_another_record_needs(
+    finding_aid: Any, pruned_job: type[Job]
+) -> None:
+    from tests.testapp.models import FindingAid
+
+    other = FindingAid.objects.create(title="Other")
+    # One run about both records: for finding_aid an old success, for other its only success.
+    shared = make_run(finding_aid, state="success", age=10 * DAY, dag_id="prune_finding_aid")
+    link = shared.job_records.get()
+    link.pk = None
+    link.object_id = str(other.pk)
+    link.save()
+    make_run(finding_aid, state="success", age=1 * DAY, dag_id="prune_finding_aid")
+    unshared = make_run(finding_aid, state="failed", age=5 * DAY, dag_id="prune_finding_aid")
+
+    call_command("airflow_prune", stdout=StringIO())
+    assert not JobRun.objects.filter(pk=unshared.pk).exists()  # no other record keeps it
+    # Gone from finding_aid's history, still in other's: the run itself stays.
+    assert shared.dag_run_id not in kept(finding_aid)
+    assert kept(other) == {shared.dag_run_id}
+    assert JobRun.objects.last_success(other, "prune_finding_aid") == shared

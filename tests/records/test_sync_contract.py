@@ -2,51 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from django.core.cache import cache
-
 from airflow_client import sync
-from airflow_client.jobs import Job, register, unregister
+from airflow_client.jobs import Job
 from airflow_client.models import JobRun
 from airflow_client.transports import get_transport
+from tests.records.conftest import AIRFLOW3_CONTRACT
 
-URL = os.environ.get("DAC_AIRFLOW3_URL", "")
-
-pytestmark = [
-    pytest.mark.contract,
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        not URL and os.environ.get("DAC_REQUIRE_SERVICES") != "1",
-        reason="DAC_AIRFLOW3_URL is not set (start one with scripts/airflow.sh start 3)",
-    ),
-]
-
-
-class ContractSuccess(Job):
-    dag_id = "contract_success"
-    model = "testapp.FindingAid"
-    conf_key = "finding_aid_id"
-    environment = "airflow3"
-
-
-@pytest.fixture
-def airflow3(settings: Any) -> Iterator[type[Job]]:
-    assert URL, "DAC_REQUIRE_SERVICES=1 but DAC_AIRFLOW3_URL is not set"
-    settings.AIRFLOW_ENVIRONMENTS = {
-        **settings.AIRFLOW_ENVIRONMENTS,
-        "airflow3": {"TRANSPORT": "rest", "BASE_URL": URL, "USERNAME": "admin", "PASSWORD": "admin"},
-    }
-    cache.clear()
-    register(ContractSuccess)
-    yield ContractSuccess
-    unregister(ContractSuccess)
-    cache.clear()
+pytestmark = AIRFLOW3_CONTRACT
 
 
 def test_run_started_outside_is_discovered_and_linked(finding_aid: Any, airflow3: type[Job]) -> None:

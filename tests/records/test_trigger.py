@@ -187,19 +187,6 @@ def test_unknown_outcome_is_resolved_by_the_next_trigger(
     assert len(airflow.runs()) == 1
 
 
-def test_timeout_before_airflow_created_anything(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
-    airflow.fail_next(AirflowTimeout("no answer"))
-    with pytest.raises(TriggerFailed):
-        trigger(IndexFindingAid, finding_aid)
-    report = sync()
-    assert report.resolved == 0
-    job_trigger = JobTrigger.objects.get()
-    assert job_trigger.outcome == "failed"
-    assert "did not start" in job_trigger.error
-    # The record is free again.
-    assert trigger(IndexFindingAid, finding_aid).state == "queued"
-
-
 def test_already_running(finding_aid: Any, airflow: fake.FakeAirflow, no_refresh_interval: None) -> None:
     first = trigger(IndexFindingAid, finding_aid)
     with pytest.raises(AlreadyRunning) as caught:

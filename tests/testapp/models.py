@@ -1,6 +1,8 @@
-"""Records the tests trigger Jobs for: an integer key and a text key."""
+"""Records the tests trigger Jobs for: an integer key, a text key and a UUID key."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.db import models
 
@@ -18,3 +20,13 @@ class Collection(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Accession(models.Model):
+    """A UUID key: JSON cannot carry it as it is, so the conf holds its text."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    label = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return self.label

@@ -28,7 +28,7 @@ from airflow_client.exceptions import (
     NotFound,
 )
 from airflow_client.transports import mwaa
-from airflow_client.transports.base import RunQuery
+from airflow_client.transports.base import Capabilities, RunQuery
 from airflow_client.transports.mwaa import MwaaTransport
 
 ENV = "my-env"
@@ -293,7 +293,7 @@ def test_max_run_id_length_fits_get_and_clear_paths() -> None:
 
 
 def test_list_runs_follows_batch_pages(make: Any, stub: Stubber, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mwaa, "PAGE_SIZE", 2)
+    monkeypatch.setattr(MwaaTransport, "page_size", 2)
     transport = make()
     base = {"order_by": "-run_after", "dag_ids": ["harvest", "index"], "states": ["queued", "running"]}
     ids = ["dj_5", "dj_4", "dj_3", "dj_2", "dj_1"]
@@ -310,7 +310,7 @@ def test_list_runs_follows_batch_pages(make: Any, stub: Stubber, monkeypatch: py
 
 
 def test_list_runs_stops_at_limit(make: Any, stub: Stubber, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mwaa, "PAGE_SIZE", 2)
+    monkeypatch.setattr(MwaaTransport, "page_size", 2)
     transport = make(API_VERSION="v1")
     for offset, size in ((0, 2), (2, 1)):
         expect(
@@ -356,7 +356,7 @@ def test_list_runs_ignores_conf_contains_on_older_airflow(make: Any, stub: Stubb
 def test_list_runs_updated_since_uses_get_and_filters_here(
     make: Any, stub: Stubber, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mwaa, "PAGE_SIZE", 3)
+    monkeypatch.setattr(MwaaTransport, "page_size", 3)
     transport = make()
     since = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
     query = {"order_by": "-run_after", "updated_at_gte": "2025-03-01T12:00:00Z"}
@@ -444,7 +444,7 @@ def test_clear_v1_only_failed_clears_task_instances_then_reads_run(make: Any, st
 def test_task_instances_use_batch_endpoint_and_pages(
     make: Any, stub: Stubber, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mwaa, "PAGE_SIZE", 2)
+    monkeypatch.setattr(MwaaTransport, "page_size", 2)
     long_run_id = "manual__2025-01-01T00:00:00.000000+00:00"  # far too long for a path
     ti = {"task_id": "t", "state": "success", "try_number": 1, "map_index": -1}
     for offset, tasks in ((0, ["a", "b"]), (2, ["c"])):
@@ -755,6 +755,92 @@ def test_links_v1(make: Any) -> None:
 def test_links_fall_back_to_v2_when_version_unknown(make: Any, stub: Stubber) -> None:
     airflow_error(stub, 503, {"detail": "starting"})
     assert make(API_VERSION="auto").run_url("harvest", "dj_1") == f"{UI}/dags/harvest/runs/dj_1"
+
+
+def test_links_probe_once_without_retries_then_pause(
+    make: Any, stub: Stubber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = make(API_VERSION="auto", RETRIES=2)
+    airflow_error(stub, 503, {"detail": "starting"})  # the one probe: not retried
+    # A page with several links (and a sync reading capabilities) while Airflow is down:
+    # the Stubber fails on any call beyond the queued one.
+    assert transport.run_url("harvest", "dj_1") == f"{UI}/dags/harvest/runs/dj_1"
+    assert transport.log_url("harvest", "dj_1", "run") == f"{UI}/dags/harvest/runs/dj_1/tasks/run"
+    assert transport.run_url("harvest", "dj_2") == f"{UI}/dags/harvest/runs/dj_2"
+    assert transport.capabilities == Capabilities()
+    stub.assert_no_pending_responses()
+
+    monkeypatch.setattr(MwaaTransport, "version_probe_pause", 0.0)  # the pause is over
+    expect(stub, "GET", "/version", {"version": "2.10.3"})
+    assert transport.run_url("harvest", "dj_1") == f"{UI}/dags/harvest/grid?dag_run_id=dj_1"
+    assert transport.capabilities == Capabilities(batch_listing=True, updated_since_filter=True)
+
+
+def test_capabilities_never_raise_while_airflow_is_down(make: Any, stub: Stubber) -> None:
+    aws_error(stub, "AccessDeniedException", "No Airflow role granted in IAM", 403)
+    assert make(API_VERSION="auto").capabilities == Capabilities()
+
+
+def test_capabilities_without_boto3_do_not_raise(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    transport = make(API_VERSION="auto")
+    assert transport.capabilities == Capabilities()
+    assert transport.run_url("harvest", "dj_1") == f"{UI}/dags/harvest/runs/dj_1"
+
+
+def test_request_paths_escape_colon_and_plus(make: Any, stub: Stubber) -> None:
+    # The same escaping as the REST transport; links keep ":" and "+" readable.
+    transport = make()
+    expect(stub, "GET", "/dags/h/dagRuns/a%3Ab%2Bc%2Fd", v2_run("a:b+c/d", dag_id="h"))
+    assert transport.get_run("h", "a:b+c/d").run_id == "a:b+c/d"
+    assert transport.run_url("h", "a:b+c/d") == f"{UI}/dags/h/runs/a:b+c%2Fd"
+
+
+def test_trigger_conflict_names_the_run(make: Any, stub: Stubber) -> None:
+    airflow_error(stub, 409, {"detail": {"reason": "Unique constraint violation", "message": "exists"}})
+    with pytest.raises(Conflict, match="The DAG 'harvest' already has a run with id 'dj_1'"):
+        make().trigger("harvest", run_id="dj_1", conf={}, check_paused=False)
+
+
+def test_list_runs_skips_a_run_repeated_across_pages(
+    make: Any, stub: Stubber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run started between two requests pushes the last run of page 1 onto page 2.
+    monkeypatch.setattr(MwaaTransport, "page_size", 2)
+    transport = make()
+    for offset, ids in ((0, ["dj_4", "dj_3"]), (2, ["dj_3", "dj_2"])):
+        expect(
+            stub,
+            "POST",
+            "/dags/~/dagRuns/list",
+            {"dag_runs": [v2_run(i) for i in ids], "total_entries": 4},
+            body={"order_by": "-run_after", "page_offset": offset, "page_limit": 2},
+        )
+    assert [r.run_id for r in transport.list_runs(RunQuery())] == ["dj_4", "dj_3", "dj_2"]
+
+
+def test_list_runs_updated_since_of_an_unknown_dag_is_empty(make: Any, stub: Stubber) -> None:
+    # Airflow 3 says 404 where Airflow 2 lists nothing: the same answer from both.
+    airflow_error(stub, 404, {"detail": "Dag with dag_id: 'gone' not found"})
+    since = datetime(2025, 3, 1, 10, 0)
+    assert list(make().list_runs(RunQuery(dag_ids=["gone"], updated_since=since))) == []
+
+
+def test_list_runs_reads_a_naive_since_as_utc(make: Any, stub: Stubber) -> None:
+    expect(
+        stub,
+        "GET",
+        "/dags/~/dagRuns",
+        {"dag_runs": [], "total_entries": 0},
+        query={"order_by": "-run_after", "updated_at_gte": "2025-03-01T10:00:00Z", "offset": 0, "limit": 100},
+    )
+    assert list(make().list_runs(RunQuery(updated_since=datetime(2025, 3, 1, 10, 0)))) == []
+
+
+def test_list_runs_with_zero_limit_asks_nothing(make: Any, stub: Stubber) -> None:
+    since = datetime(2025, 3, 1, 10, 0, tzinfo=timezone.utc)
+    assert list(make().list_runs(RunQuery(limit=0))) == []
+    assert list(make().list_runs(RunQuery(limit=0, updated_since=since))) == []
 
 
 def test_other_exceptions_pass_through(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:

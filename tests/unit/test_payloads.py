@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import zlib
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -397,4 +399,63 @@ class TestLinks:
         assert url == "https://af/dags/d/grid?dag_run_id=r&task_id=t&map_index=0&tab=logs"
 
     def test_path_segment_escapes_slashes_and_spaces_only(self) -> None:
-        assert payloads.path_segment("a b/c:d+e~f") == "a%20b%2Fc:d+e~f"
+        assert payloads.link_segment("a b/c:d+e~f") == "a%20b%2Fc:d+e~f"
+
+    def test_api_segment_escapes_colon_and_plus_too(self) -> None:
+        # Request paths escape everything Airflow decodes; only "every DAG" (~) stays.
+        assert payloads.api_segment("a b/c:d+e~f") == "a%20b%2Fc%3Ad%2Be~f"
+        assert payloads.api_segment("~") == "~"
+
+
+@pytest.fixture
+def local_time_is_not_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "IST-5:30")  # a POSIX rule: no tz database needed
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+class TestQueryDatetime:
+    @pytest.mark.usefixtures("local_time_is_not_utc")
+    def test_naive_is_utc_not_local_time(self) -> None:
+        assert payloads.query_datetime(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05Z"
+
+    def test_aware_is_converted_to_utc_with_z(self) -> None:
+        since = datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=timezone(timedelta(hours=-2)))
+        assert payloads.query_datetime(since) == "2026-01-02T05:04:05.000600Z"
+
+
+class TestFollowPages:
+    @staticmethod
+    def pages(items: list[int], total: int | None = None) -> tuple[list[tuple[int, int]], Any]:
+        """A fetch over ``items`` that records what it was asked."""
+        asked: list[tuple[int, int]] = []
+
+        def fetch(offset: int, size: int) -> tuple[list[int], int]:
+            asked.append((offset, size))
+            return items[offset : offset + size], len(items) if total is None else total
+
+        return asked, fetch
+
+    def test_reads_every_page_without_limit(self) -> None:
+        asked, fetch = self.pages(list(range(5)))
+        assert list(payloads.follow_pages(fetch, None, 2)) == [0, 1, 2, 3, 4]
+        assert asked == [(0, 2), (2, 2), (4, 2)]
+
+    def test_last_page_asks_only_for_what_the_limit_leaves(self) -> None:
+        asked, fetch = self.pages(list(range(10)))
+        assert list(payloads.follow_pages(fetch, 5, 2)) == [0, 1, 2, 3, 4]
+        assert asked == [(0, 2), (2, 2), (4, 1)]
+
+    def test_an_empty_page_ends_a_growing_listing(self) -> None:
+        asked, fetch = self.pages([0, 1, 2], total=50)
+        assert list(payloads.follow_pages(fetch, None, 2)) == [0, 1, 2]
+        assert asked == [(0, 2), (2, 2), (3, 2)]
+
+    def test_is_lazy(self) -> None:
+        asked, fetch = self.pages(list(range(10)))
+        pages = payloads.follow_pages(fetch, None, 2)
+        assert asked == []
+        assert next(pages) == 0
+        assert asked == [(0, 2)]

@@ -489,6 +489,28 @@ def test_links_fall_back_to_v2_without_asking_again(httpx_mock: HTTPXMock) -> No
     assert len(httpx_mock.get_requests()) == 1
 
 
+def test_capabilities_share_the_link_probe_pause(
+    httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = make_transport("auto")  # RETRIES=2, but the probe is one attempt
+    httpx_mock.add_exception(httpx.ConnectError("refused"), url=api_url("v2", "/version"))
+
+    assert transport.capabilities == Capabilities()
+    assert transport.run_url("etl", "dj_1") == f"{UI}/dags/etl/runs/dj_1"
+    assert transport.capabilities == Capabilities()
+    assert len(httpx_mock.get_requests()) == 1
+
+    monkeypatch.setattr(RestTransport, "version_probe_pause", 0.0)  # the pause is over
+    httpx_mock.add_response(url=api_url("v2", "/version"), json={"version": "3.3.2"})
+    assert transport.capabilities.run_after is True
+    assert len(httpx_mock.get_requests()) == 2
+
+
+def test_capabilities_with_a_wrong_api_version_do_not_raise() -> None:
+    # The setting is reported by the system checks and by every call; capabilities stay quiet.
+    assert make_transport("v3").capabilities == Capabilities()
+
+
 @pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "SSL_CERT_DIR", None])
 def test_verify_honours_the_environment_like_httpx(
     httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch, variable: str | None

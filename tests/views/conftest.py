@@ -32,8 +32,8 @@ def make_run(
         fields.setdefault("end_date", now - timedelta(seconds=50))
     fields.setdefault("refreshed_at", now)
     fields.setdefault("run_type", "manual")
+    fields.setdefault("environment", "default")
     run = JobRun.objects.create(
-        environment="default",
         dag_id=dag_id,
         dag_run_id=f"manual__{next(_ids)}",
         state=state,

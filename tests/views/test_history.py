@@ -7,7 +7,9 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -161,3 +163,24 @@ def test_widget_history_link_opens_the_record_filtered(client: Client, operator,
     href = page.split('class="ac-links"')[1].split("History")[0].rsplit('href="', 1)[1].split('"')[0]
     response = client.get(href.replace("&amp;", "&"))
     assert run_ids(response) == {runs["ada_ok"].dag_run_id, runs["ada_failed"].dag_run_id}
+
+
+def test_records_column_costs_the_same_for_few_and_many_rows(client: Client, viewer, finding_aid, collection):
+    """One query for the links and one per model, however many rows the page shows."""
+    client.force_login(viewer)
+    gone = FindingAid.objects.create(title="Deleted since")
+    make_run(gone)
+    gone.delete()
+    make_run(collection, dag_id="harvest_collection")
+    counts = []
+    for _ in range(2):
+        make_run(finding_aid)
+        with CaptureQueriesContext(connection) as queries:
+            html = client.get(LIST).content.decode()
+        counts.append(len(queries))
+        for _ in range(20):
+            make_run(FindingAid.objects.create(title="Another aid"))
+    assert counts[0] == counts[1]
+    assert "Papers of Ada Lovelace" in html
+    assert "Postcards" in html
+    assert "Deleted since" not in html

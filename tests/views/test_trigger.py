@@ -9,10 +9,10 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from airflow_client.exceptions import BadRequest
+from airflow_client.exceptions import AirflowTimeout, BadRequest
 from airflow_client.jobs import Job, register, unregister
 from airflow_client.models import JobRun
-from airflow_client.transports.fake import FakeAirflow
+from airflow_client.transports.fake import FakeAirflow, FakeTransport
 from tests.testapp.models import FindingAid
 
 pytestmark = pytest.mark.django_db
@@ -205,3 +205,47 @@ def test_concurrent_jobs_keep_the_button_enabled_while_running(
     assert not re.search(r"<button[^>]*disabled", first)
     client.post(trigger_url(finding_aid, "reindex_any_time"), headers=HTMX)
     assert JobRun.objects.for_object(finding_aid).active().count() == 2
+
+
+class ConfirmPlainly(Job):
+    dag_id = "index_plainly"
+    model = "testapp.FindingAid"
+    conf_key = "finding_aid_id"
+    label = "Re-index"
+    confirm = True
+
+
+@pytest.fixture
+def plain_confirm_job():
+    register(ConfirmPlainly)
+    yield ConfirmPlainly
+    unregister(ConfirmPlainly)
+
+
+def test_confirm_true_asks_the_same_default_question_with_and_without_js(
+    client: Client, operator, finding_aid, plain_confirm_job
+):
+    client.force_login(operator)
+    page = client.get(reverse("findingaid_detail", args=[finding_aid.pk])).content.decode()
+    assert 'hx-confirm="Start “Re-index” now?"' in page
+    response = client.post(trigger_url(finding_aid, "index_plainly"))
+    assert "<p>Start “Re-index” now?</p>" in response.content.decode()
+    assert not JobRun.objects.exists()
+
+
+def test_an_unanswered_trigger_says_the_run_may_have_started(
+    client: Client, operator, finding_aid, monkeypatch
+):
+    def no_answer(self, dag_id, **kwargs):
+        raise AirflowTimeout("Airflow did not answer within 10 s.")
+
+    monkeypatch.setattr(FakeTransport, "trigger", no_answer)
+    client.force_login(operator)
+    page = reverse("findingaid_detail", args=[finding_aid.pk])
+    response = client.post(trigger_url(finding_aid), {"next": page}, follow=True)
+    messages = [str(m) for m in get_messages(response.wsgi_request)]
+    assert messages == [
+        "Airflow did not confirm in time that “Index finding aid” started; the run may have started."
+    ]
+    assert "did not start" not in messages[0]
+    assert ">Starting…<" in response.content.decode()  # the page it returns to shows it starting

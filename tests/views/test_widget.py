@@ -6,13 +6,20 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.template import Context, Template
 from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from airflow_client.models import JobRun
+from airflow_client.exceptions import AirflowTimeout, UnknownJob
+from airflow_client.jobs import Job, register, unregister
+from airflow_client.mixins import prefetch_job_runs
+from airflow_client.models import JobRecord, JobRun, JobTrigger
 from airflow_client.polling import poll_tag
+from airflow_client.transports.fake import FakeAirflow, FakeTransport
 from tests.testapp.models import FindingAid
 from tests.views.conftest import make_run
 
@@ -136,40 +143,71 @@ def test_changed_poll_renders_and_keeps_polling(client: Client, operator, findin
     assert client.get(status_url(finding_aid, tag=new_tag)).status_code == 204
 
 
-@pytest.mark.parametrize("size", [10, 10_000])
-def test_queries_per_poll_do_not_grow_with_the_table(
-    client: Client, operator, finding_aid, django_assert_num_queries, size
-):
-    """The same number of queries with 10 and with 10,000 runs in the table."""
-    others = FindingAid.objects.bulk_create(FindingAid(title=f"Other {i}") for i in range(50))
+def add_history(owners: list[FindingAid], count: int, start: int) -> None:
+    """``count`` finished runs, spread over ``owners``."""
     runs = JobRun.objects.bulk_create(
-        JobRun(environment="default", dag_id="index_finding_aid", dag_run_id=f"bulk_{i}", state="success")
-        for i in range(size - 1)
+        JobRun(
+            environment="default", dag_id="index_finding_aid", dag_run_id=f"bulk_{start + i}", state="success"
+        )
+        for i in range(count)
     )
-    from django.contrib.contenttypes.models import ContentType
-
-    from airflow_client.models import JobRecord
-
     ct = ContentType.objects.get_for_model(FindingAid)
     JobRecord.objects.bulk_create(
-        JobRecord(job_run=r, content_type=ct, object_id=str(others[i % 50].pk), dag_id=r.dag_id)
+        JobRecord(job_run=r, content_type=ct, object_id=str(owners[i % len(owners)].pk), dag_id=r.dag_id)
         for i, r in enumerate(runs)
     )
-    run = make_run(finding_aid, state="running")
+
+
+def queries_of(client: Client, url: str) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    return response.status_code, len(queries)
+
+
+@pytest.mark.parametrize("history", ["of other records", "of this record"])
+def test_queries_per_poll_do_not_grow_with_the_table(
+    client: Client, operator, finding_aid, airflow: FakeAirflow, history
+):
+    """The same number of queries with 10 and with 10,000 runs, of other records or of this one."""
+    others = FindingAid.objects.bulk_create(FindingAid(title=f"Other {i}") for i in range(50))
+    owners = [finding_aid] if history == "of this record" else others
     client.force_login(operator)
+    counts = []
+    for size, start in ((10, 0), (10_000, 10)):
+        add_history(owners, size - start - 1, start)
+        run = make_run(finding_aid, state="running")
+        url = status_url(finding_aid, tag=poll_tag(run))
+        asked = airflow.call_count("get_run")
+        # read a moment ago: the stored state answers, and Airflow is not asked
+        coalesced = queries_of(client, url)
+        assert airflow.call_count("get_run") == asked
+        # not read yet: asks Airflow, stores the answer, finishes the run (signal, slot, retention)
+        airflow.add_run("index_finding_aid", run.dag_run_id, state="success")
+        JobRun.objects.filter(pk=run.pk).update(refreshed_at=None)
+        finishing = queries_of(client, url)
+        assert airflow.call_count("get_run") == asked + 1
+        assert JobRun.objects.get(pk=run.pk).state == "success"
+        counts.append((coalesced, finishing))
+    assert counts[0] == counts[1]
+    (coalesced_status, coalesced_queries), (finishing_status, _queries) = counts[1]
+    assert (coalesced_status, finishing_status) == (204, 286)
+    assert coalesced_queries == QUERIES_PER_POLL
+
+
+#: session, user, permissions (user's, groups'), the current run (read a moment ago: no refresh query)
+QUERIES_PER_POLL = 5
+
+
+def test_a_changed_poll_that_renders_is_constant_too(
+    client: Client, operator, finding_aid, django_assert_num_queries
+):
+    run = make_run(finding_aid, state="running")
     url = status_url(finding_aid, tag=poll_tag(run))
-    with django_assert_num_queries(QUERIES_PER_POLL):
-        assert client.get(url).status_code == 204
-    # a poll that renders (the run moved on) is constant too
-    JobRun.objects.filter(pk=run.pk).update(state="success", end_date=timezone.now() + timedelta(seconds=1))
-    with django_assert_num_queries(QUERIES_PER_RENDERING_POLL):
+    JobRun.objects.filter(pk=run.pk).update(state="success", end_date=timezone.now())
+    client.force_login(operator)
+    #: the poll's 5, a pending trigger (none: the run finished), the record, last success
+    with django_assert_num_queries(8):
         assert client.get(url).status_code == 286
-
-
-#: session, user, permissions (user's, groups'), the active run, refresh's claim UPDATE and re-read
-QUERIES_PER_POLL = 7
-#: session, user, permissions (2), active run, newest run, the record, last success
-QUERIES_PER_RENDERING_POLL = 8
 
 
 def test_poll_for_a_deleted_record_stops_polling(client: Client, operator, finding_aid):
@@ -180,3 +218,188 @@ def test_poll_for_a_deleted_record_stops_polling(client: Client, operator, findi
     response = client.get(url)
     assert response.status_code == 286
     assert response.content == b""
+
+
+# --- a trigger Airflow has not confirmed -------------------------------------------------------
+
+
+def trigger_url(obj) -> str:
+    return reverse(
+        "airflow_client:trigger",
+        kwargs={"model": obj._meta.label_lower, "dag_id": "index_finding_aid", "object_id": str(obj.pk)},
+    )
+
+
+@pytest.fixture
+def unconfirmed(client: Client, operator, finding_aid, airflow: FakeAirflow, monkeypatch) -> str:
+    """The widget's HTML after a trigger whose POST got no answer (Airflow does not have the run)."""
+
+    def no_answer(self, dag_id, **kwargs):
+        raise AirflowTimeout("Airflow did not answer within 10 s.")
+
+    monkeypatch.setattr(FakeTransport, "trigger", no_answer)
+    client.force_login(operator)
+    return client.post(
+        trigger_url(finding_aid), {"uid": "1"}, headers={"HX-Request": "true"}
+    ).content.decode()
+
+
+def starting_tag(html: str) -> str:
+    found = re.search(r"tag=(starting-\d+)", html)
+    assert found
+    return found.group(1)
+
+
+def test_an_unconfirmed_trigger_shows_starting_and_polls(unconfirmed: str):
+    assert "may have started" in unconfirmed
+    assert ">Starting…<" in unconfirmed
+    assert 'hx-trigger="every 5s, ' in unconfirmed
+    assert re.search(r"<button[^>]*aria-disabled", unconfirmed)  # no second run while it may be starting
+    assert "Open in Airflow" not in unconfirmed
+
+
+def test_the_page_shows_an_unconfirmed_trigger_as_starting(operator, finding_aid, unconfirmed: str):
+    make_run(finding_aid, state="success")  # an older run does not hide it
+    make_run(finding_aid, state="failed")
+    JobTrigger.objects.update(created_at=timezone.now())
+    html = render("{% airflow_status obj job='index_finding_aid' %}", user=operator, obj=finding_aid)
+    assert ">Starting…<" in html
+    assert "every 5s" in html
+    assert "Waiting for Airflow to confirm" in html
+
+
+def test_the_poll_finds_the_run_once_airflow_has_it(
+    client: Client, finding_aid, airflow: FakeAirflow, unconfirmed: str
+):
+    job_trigger = JobTrigger.objects.get()
+    url = status_url(finding_aid, tag=starting_tag(unconfirmed))
+    assert client.get(url).status_code == 204  # Airflow has no such run yet: still starting
+    airflow.add_run("index_finding_aid", job_trigger.run_id)
+    JobTrigger.objects.update(checked_at=None)  # as if the refresh interval had passed
+    response = client.get(url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert ">Queued<" in html
+    assert "every 5s" in html
+    run = JobRun.objects.for_object(finding_aid).get()
+    assert run.dag_run_id == job_trigger.run_id
+
+
+def test_the_poll_gives_up_on_a_trigger_airflow_never_started(
+    client: Client, finding_aid, airflow: FakeAirflow, unconfirmed: str
+):
+    JobTrigger.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    response = client.get(status_url(finding_aid, tag=starting_tag(unconfirmed)))
+    assert response.status_code == 286
+    assert ">Never run<" in response.content.decode()
+    assert JobTrigger.objects.get().outcome == "failed"
+
+
+def test_the_poll_keeps_starting_while_airflow_is_down(
+    client: Client, finding_aid, airflow: FakeAirflow, unconfirmed: str
+):
+    airflow.down = True
+    tag = starting_tag(unconfirmed)
+    JobTrigger.objects.update(checked_at=None)
+    assert client.get(status_url(finding_aid, tag=tag)).status_code == 204
+    response = client.get(status_url(finding_aid, tag="old"))
+    assert response.status_code == 200
+    assert ">Starting…<" in response.content.decode()
+
+
+# --- which runs a widget shows -------------------------------------------------------------------
+
+
+def test_runs_of_another_environment_are_not_this_jobs(operator, finding_aid):
+    mine = make_run(finding_aid, state="success")
+    make_run(finding_aid, state="running", environment="staging")
+    make_run(finding_aid, state="success", environment="staging")
+    for obj in (finding_aid, prefetch_job_runs([FindingAid.objects.get()])[0]):
+        html = render("{% airflow_status obj job='index_finding_aid' %}", user=operator, obj=obj)
+        assert ">Succeeded<" in html
+        assert "every 5s" not in html
+        assert reverse("airflow_client:run_detail", args=[mine.pk]) in html  # last success: this Job's
+
+
+def test_a_list_of_prefetched_records_reads_no_runs_per_row(operator):
+    aids = [FindingAid.objects.create(title=f"Aid {i}") for i in range(4)]
+    for aid in aids:
+        make_run(aid, state="success")
+    make_run(aids[0], state="running")
+    objects = prefetch_job_runs(FindingAid.objects.order_by("pk"))
+    template = "{% for a in aids %}{% airflow_status a job='index_finding_aid' compact=True %}{% endfor %}"
+    with CaptureQueriesContext(connection) as queries:
+        html = render(template, user=operator, aids=objects)
+    assert not [q for q in queries if 'FROM "airflow_client_jobrun"' in q["sql"]]
+    assert re.findall(r">(Running|Succeeded)<", html) == ["Running", "Succeeded", "Succeeded", "Succeeded"]
+
+
+class IndexCollection(Job):
+    """Another model's Job of the same DAG as IndexFindingAid."""
+
+    dag_id = "index_finding_aid"
+    model = "testapp.Collection"
+    conf_key = "collection_id"
+
+
+@pytest.fixture
+def shared_dag():
+    register(IndexCollection)
+    yield IndexCollection
+    unregister(IndexCollection)
+
+
+def test_job_argument_picks_the_job_of_the_records_model(operator, finding_aid, collection, shared_dag):
+    make_run(collection, state="failed")
+    template = "{% airflow_status obj job='index_finding_aid' %}"
+    html = render(template, user=operator, obj=collection)
+    assert html.count('class="ac-widget') == 1
+    assert "testapp.collection" in html
+    assert ">Failed<" in html
+    assert ">Never run<" in render(template, user=operator, obj=finding_aid)
+
+
+def test_an_unknown_job_argument_is_left_out_and_logged(operator, finding_aid, caplog):
+    html = render("{% airflow_status obj job='harvest_collection' %}", user=operator, obj=finding_aid)
+    assert html == ""
+    assert "No Job with dag_id 'harvest_collection' is registered for testapp.FindingAid" in caplog.text
+
+
+def test_an_unknown_job_argument_is_an_error_in_debug(operator, finding_aid, settings):
+    settings.DEBUG = True
+    with pytest.raises(UnknownJob, match="harvest_collection"):
+        render("{% airflow_status obj job='harvest_collection' %}", user=operator, obj=finding_aid)
+
+
+class IndexElsewhere(Job):
+    """A Job whose environment alias was removed from AIRFLOW_ENVIRONMENTS."""
+
+    dag_id = "index_elsewhere"
+    model = "testapp.FindingAid"
+    environment = "retired"
+
+
+@pytest.fixture
+def retired_job():
+    register(IndexElsewhere)
+    yield IndexElsewhere
+    unregister(IndexElsewhere)
+
+
+def test_runs_of_a_removed_environment_show_without_a_link(
+    client: Client, operator, finding_aid, retired_job
+):
+    running = make_run(finding_aid, dag_id="index_elsewhere", state="running", environment="retired")
+    client.force_login(operator)
+    for url in (
+        status_url(finding_aid, tag="old", dag_id="index_elsewhere"),
+        reverse("findingaid_detail", args=[finding_aid.pk]),
+        reverse("airflow_client:run_detail", args=[running.pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert "Running" in response.content.decode()
+    assert (
+        "Open in Airflow"
+        not in client.get(status_url(finding_aid, dag_id="index_elsewhere")).content.decode()
+    )

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import django
 from django import template
+from django.conf import settings
 from django.db import models
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from airflow_client.jobs import get_job, jobs_for_model
-from airflow_client.polling import Widget, format_duration, next_uid, state_label, widget_context
+from airflow_client.exceptions import UnknownJob
+from airflow_client.jobs import Job, jobs_for_model
+from airflow_client.polling import Widget, format_duration, look_up, next_uid, state_label, widget_context
 
 register = template.Library()
+logger = logging.getLogger(__name__)
 
 if django.VERSION < (6, 0):  # pragma: no cover - Django 5.2 only
     # {% partialdef %} is built in from Django 6.0. On 5.2 it comes from
@@ -37,17 +41,31 @@ def airflow_status(
 ) -> SafeString:
     """One widget per Job registered for ``obj``'s model, or only the Job of dag_id ``job``."""
     request = context.get("request")
-    jobs = [get_job(job)] if job else jobs_for_model(obj)
-    parts = [
-        render_to_string(
-            WIDGET_TEMPLATE,
-            widget_context(Widget(j, obj, next_uid(request), compact=bool(compact)), request=request),
-            request=request,
+    parts = []
+    for each in _jobs(obj, job):
+        run, starting = look_up(each, obj)
+        widget = Widget(each, obj, next_uid(request), compact=bool(compact), run=run, starting=starting)
+        parts.append(
+            render_to_string(WIDGET_TEMPLATE, widget_context(widget, request=request), request=request)
         )
-        for j in jobs
-    ]
     # render_to_string returns SafeStrings, which format_html_join leaves as they are.
     return format_html_join("", "{}", ((part,) for part in parts))
+
+
+def _jobs(obj: models.Model, dag_id: str | None) -> list[Job]:
+    """obj's Jobs, or the one of them for ``dag_id`` (two models may each have a Job of one DAG)."""
+    jobs = jobs_for_model(obj)
+    if dag_id is None:
+        return jobs
+    for job in jobs:
+        if job.dag_id == dag_id:
+            return [job]
+    message = f"No Job with dag_id {dag_id!r} is registered for {obj._meta.label}."
+    if settings.DEBUG:
+        raise UnknownJob(message)
+    # A page must not fail over a widget: in production the widget is left out, and logged.
+    logger.warning("{%% airflow_status %%}: %s", message)
+    return []
 
 
 @register.simple_tag

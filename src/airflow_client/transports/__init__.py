@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from airflow_client.conf import TRANSPORT_ALIASES, get_settings
@@ -45,3 +48,10 @@ def reset() -> None:
         for transport in _instances.values():
             transport.close()
         _instances.clear()
+
+
+@receiver(setting_changed)
+def _reset_on_setting_change(*, setting: str, **kwargs: Any) -> None:
+    # Registered here, not in conf: settings must not know the transports built on them.
+    if setting.startswith("AIRFLOW_"):
+        reset()

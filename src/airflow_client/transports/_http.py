@@ -1,7 +1,7 @@
 """HTTP plumbing of the REST transport: one httpx client, credentials, retries, errors.
 
 :class:`ApiSession` knows *how* to talk to one Airflow (which API version, which
-credentials, when to retry); :mod:`.rest` knows *what* to ask. One session is
+credentials, when to retry); :mod:`.api` knows *what* to ask. One session is
 shared by the threads of a web server, so the lazily created client, the API
 version and the access token are guarded by one lock. Network I/O that sets
 that state (version detection, token fetch) runs under the lock on purpose:
@@ -316,9 +316,6 @@ class ApiSession:
 
     def get(self, path: str, params: Mapping[str, Any] | None = None, *, auth: bool = True) -> Any:
         return self.request("GET", path, params=params, auth=auth)
-
-    def post(self, path: str, json: Any) -> Any:
-        return self.request("POST", path, json=json)
 
     @staticmethod
     def _decode(response: httpx.Response) -> Any:

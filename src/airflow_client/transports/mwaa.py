@@ -6,6 +6,10 @@ session's default), ``SESSION_FACTORY`` (dotted path to a callable returning a
 links point to), ``API_VERSION`` ("auto", "v1" for Airflow 2, "v2" for Airflow 3),
 ``TIMEOUT`` (seconds per call) and ``RETRIES`` (extra attempts for reads).
 
+The endpoints are those of :class:`.api.ApiTransport`, shared with the REST
+transport. Where the 64-character path cap of ``invoke_rest_api`` forbids them,
+this transport uses Airflow's batch endpoints, whose paths are fixed.
+
 boto3 is imported on first use, so the package works without the ``mwaa`` extra
 until an environment actually uses this transport.
 """
@@ -14,9 +18,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.utils.module_loading import import_string
 
@@ -28,33 +31,19 @@ from airflow_client.exceptions import (
     BadRequest,
     BadResponse,
     ConfigurationError,
-    DagPaused,
     NotFound,
 )
 from airflow_client.transports import payloads
-from airflow_client.transports.base import (
-    Capabilities,
-    Dag,
-    DagRun,
-    Health,
-    LogChunk,
-    RunQuery,
-    TaskInstance,
-    Transport,
-)
-from airflow_client.transports.payloads import path_segment as seg
+from airflow_client.transports.api import ApiTransport, distinct
+from airflow_client.transports.base import Capabilities, DagRun, Health, RunQuery
 
 if TYPE_CHECKING:
     from mypy_boto3_mwaa import MWAAClient
 
 __all__ = ["MAX_PATH_LENGTH", "MwaaTransport"]
 
-Method = Literal["GET", "POST", "PATCH"]
-
 #: InvokeRestApi rejects a ``Path`` longer than this (botocore's MWAA model).
 MAX_PATH_LENGTH = 64
-#: Airflow caps pages at 100 by default; asking for more is silently cut.
-PAGE_SIZE = 100
 
 # AWS error codes (other than the two RestApi* ones) and what they mean to a caller.
 _AUTH_CODES = frozenset(
@@ -69,13 +58,18 @@ _AUTH_CODES = frozenset(
 _UNAVAILABLE_CODES = frozenset({"InternalServerException", "ThrottlingException", "ServiceUnavailable"})
 
 
-class MwaaTransport(Transport):
+class MwaaTransport(ApiTransport):
     # The 64-character Path cap makes run ids the scarce resource. The longest
     # path holding one that we send is "/dags/{dag_id}/dagRuns/{run_id}/clear"
     # (21 fixed characters): a 24-character run id leaves 19 for the dag id
-    # there and 25 for get_run. Task instances go through the batch endpoint,
-    # whose path is fixed; log paths also hold the task id and only fit short ids.
+    # there and 25 for get_run. (Our run ids need no escaping; an escaped ":"
+    # or "+" takes three characters.) Task instances go through the batch
+    # endpoint, whose path is fixed; log paths also hold the task id and only
+    # fit short ids.
     max_run_id_length: ClassVar[int] = 24
+    # MWAA log requests have always named map_index; -1 means "not mapped" to
+    # Airflow, so this is the same request as REST's without it.
+    sends_default_map_index: ClassVar[bool] = True
 
     #: Seconds before the first retry of a read (doubled each time); tests set 0.
     retry_delay: ClassVar[float] = 0.5
@@ -90,7 +84,6 @@ class MwaaTransport(Transport):
             raise ConfigurationError(
                 f"API_VERSION of Airflow environment {alias!r} must be 'auto', 'v1' or 'v2', not {configured!r}."
             )
-        self.ui_url = str(options.get("UI_URL") or "")
         self._configured_version = None if configured == "auto" else configured
         self._version: str | None = self._configured_version
         self._airflow_version: str | None = None
@@ -158,14 +151,18 @@ class MwaaTransport(Transport):
 
     def _call(
         self,
-        method: Method,
+        method: str,
         path: str,
-        *,
         query: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
-        action: str,
+        *,
+        retries: int | None = None,
     ) -> Any:
-        """Airflow's JSON answer to one request, or the matching AirflowError."""
+        """Airflow's JSON answer to one request, or the matching AirflowError.
+
+        Reads are tried ``retries`` more times (default: RETRIES) while MWAA or
+        Airflow is unavailable; writes never are.
+        """
         self._check_path(path)
         client = self._client()
         request: dict[str, Any] = {"Name": self.env_name, "Path": path, "Method": method}
@@ -173,12 +170,15 @@ class MwaaTransport(Transport):
             request["QueryParameters"] = dict(query)
         if body is not None:
             request["Body"] = dict(body)
-        retries = int(self.options.get("RETRIES") or 0) if method == "GET" else 0
+        if method != "GET":
+            retries = 0
+        elif retries is None:
+            retries = int(self.options.get("RETRIES") or 0)
         for attempt in range(retries + 1):
             try:
                 response = client.invoke_rest_api(**request)
             except Exception as exc:
-                error = self._translate(exc, action)
+                error = self._translate(exc)
                 if error is None:
                     raise
                 # Only reads are repeated, and only when Airflow may answer next time.
@@ -188,11 +188,11 @@ class MwaaTransport(Transport):
                 raise error from exc
             status = response.get("RestApiStatusCode", 200)
             if status >= 400:  # InvokeRestApi raises for these; be safe if it ever does not
-                raise payloads.error_for_status(status, response.get("RestApiResponse"), action=action)
+                raise payloads.error_for_status(status, response.get("RestApiResponse"))
             return response.get("RestApiResponse")
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _translate(self, exc: Exception, action: str) -> AirflowError | None:
+    def _translate(self, exc: Exception) -> AirflowError | None:
         """The AirflowError for a boto3/botocore exception (None: not ours to translate)."""
         bce = self._botocore
         if isinstance(exc, bce.ClientError):
@@ -204,21 +204,21 @@ class MwaaTransport(Transport):
                 body = response.get("RestApiResponse")
                 if not isinstance(status, int):
                     status = 500 if code == "RestApiServerException" else 400
-                return payloads.error_for_status(status, body, action=action)
+                return payloads.error_for_status(status, body)
             if code in _AUTH_CODES:
                 return AuthenticationFailed(
-                    f"{action}: AWS refused the call to MWAA environment {self.env_name!r}: {message}",
+                    f"AWS refused the call to MWAA environment {self.env_name!r}: {message}",
                     body=message,
                 )
             if code == "ResourceNotFoundException":
                 return NotFound(
-                    f"{action}: MWAA environment {self.env_name!r} not found in this account/region: {message}",
+                    f"MWAA environment {self.env_name!r} not found in this account/region: {message}",
                     body=message,
                 )
             if code == "ValidationException":
-                return BadRequest(f"{action}: MWAA rejected the request: {message}", body=message)
+                return BadRequest(f"MWAA rejected the request: {message}", body=message)
             cls = AirflowUnavailable if code in _UNAVAILABLE_CODES else BadResponse
-            return cls(f"{action}: MWAA answered {code}: {message}", body=message)
+            return cls(f"MWAA answered {code}: {message}", body=message)
         credentials_errors = (
             bce.NoCredentialsError,
             bce.PartialCredentialsError,
@@ -228,52 +228,47 @@ class MwaaTransport(Transport):
         )
         if isinstance(exc, credentials_errors):
             return AuthenticationFailed(
-                f"{action}: no usable AWS credentials for MWAA environment {self.env_name!r} ({exc}). "
+                f"There are no usable AWS credentials for MWAA environment {self.env_name!r} ({exc}). "
                 "Configure them for boto3 (environment, profile or role) or set SESSION_FACTORY."
             )
         if isinstance(exc, (bce.ConnectTimeoutError, bce.ReadTimeoutError)):
-            return AirflowTimeout(f"{action}: MWAA did not answer in time ({exc}).")
+            return AirflowTimeout(f"MWAA did not answer in time ({exc}).")
         if isinstance(exc, bce.ParamValidationError):
-            return BadRequest(f"{action}: {exc}")
+            return BadRequest(f"MWAA rejected the request: {exc}")
         if isinstance(exc, bce.BotoCoreError):  # connection errors and the like
-            return AirflowUnavailable(f"{action}: cannot reach MWAA ({exc}).")
+            return AirflowUnavailable(f"Cannot reach MWAA ({exc}).")
         return None
 
     # --- the Airflow version ---------------------------------------------------------------
 
-    def _detect(self) -> str:
+    def _detect(self, retries: int | None = None) -> str:
         """Ask Airflow its version.
 
         MWAA maps the relative path onto /api/v1 or /api/v2 itself, so "/version"
         works on both. (mwaa.get_environment also tells the version but needs
         an IAM permission beyond airflow:InvokeRestApi.)
         """
-        data = self._call("GET", "/version", action="read the Airflow version")
+        data = self._call("GET", "/version", retries=retries)
         text = data.get("version") if isinstance(data, Mapping) else None
         if not isinstance(text, str):
             raise BadResponse("Airflow sent a version answer without 'version'.", body=data)
         return text
 
-    def api_version(self) -> str:
+    def api_version(self, *, retries: int | None = None) -> str:
         """ "v1" or "v2": the configured API_VERSION, else detected once (one request)."""
         if self._version is None:
-            airflow_version = self._detect()
+            airflow_version = self._detect(retries)
             with self._lock:
                 self._airflow_version = airflow_version
                 self._version = payloads.version_from_string(airflow_version)
         return self._version
 
-    def _link_version(self) -> str:
-        # Links must not fail a page: when the version cannot be learnt now, use
-        # Airflow 3's shapes (MWAA's newer line) and try again next time.
-        try:
-            return self.api_version()
-        except AirflowError:
-            return "v2"
-
     @property
-    def capabilities(self) -> Capabilities:
-        if self.api_version() == "v1":
+    def known_api_version(self) -> str | None:
+        return self._version
+
+    def _capabilities_for(self, version: str) -> Capabilities:
+        if version == "v1":
             return Capabilities(batch_listing=True, updated_since_filter=True)
         return Capabilities(
             # conf_contains arrived in 3.2; only a detected version can prove it.
@@ -284,191 +279,61 @@ class MwaaTransport(Transport):
             run_after=True,
         )
 
-    # --- DAGs and runs ---------------------------------------------------------------------
-
-    def get_dag(self, dag_id: str) -> Dag:
-        return payloads.parse_dag(self._call("GET", f"/dags/{seg(dag_id)}", action=f"read DAG {dag_id}"))
-
-    def trigger(
-        self,
-        dag_id: str,
-        *,
-        run_id: str,
-        conf: Mapping[str, Any],
-        note: str | None = None,
-        check_paused: bool = True,
-    ) -> DagRun:
-        version = self.api_version()
-        # Airflow accepts runs of a paused DAG and leaves them queued: refuse instead.
-        if check_paused and self.get_dag(dag_id).is_paused:
-            raise DagPaused(f"DAG {dag_id!r} is paused in Airflow: unpause it before starting a run.")
-        data = self._call(
-            "POST",
-            f"/dags/{seg(dag_id)}/dagRuns",
-            body=payloads.trigger_body(run_id, conf, note, version),
-            action=f"trigger {dag_id}",
-        )
-        return payloads.parse_dag_run(data, version)
-
-    def get_run(self, dag_id: str, run_id: str) -> DagRun:
-        version = self.api_version()
-        data = self._call(
-            "GET", f"/dags/{seg(dag_id)}/dagRuns/{seg(run_id)}", action=f"read run {dag_id}/{run_id}"
-        )
-        return payloads.parse_dag_run(data, version)
+    # --- runs and task instances -----------------------------------------------------------
 
     def list_runs(self, query: RunQuery) -> Iterator[DagRun]:
-        version = self.api_version()
-        order_by = "-execution_date" if version == "v1" else "-run_after"
-        conf_contains = query.conf_contains if self.capabilities.conf_filter else None
-        if query.updated_since is None:
-            # The batch endpoint takes lists in a JSON body: several DAGs and states at once.
-            def fetch(offset: int, limit: int) -> Any:
-                body: dict[str, Any] = {"page_offset": offset, "page_limit": limit, "order_by": order_by}
-                if query.dag_ids:
-                    body["dag_ids"] = list(query.dag_ids)
-                if query.states:
-                    body["states"] = list(query.states)
-                if conf_contains:
-                    body["conf_contains"] = conf_contains
-                return self._call("POST", "/dags/~/dagRuns/list", body=body, action="list runs")
-
-            yield from self._pages(fetch, query.limit, version)
+        if query.limit <= 0:
             return
-
+        version = self.api_version()
+        if query.updated_since is None:
+            yield from distinct(self._batch_listed_runs(query, version), query.limit)
+            return
         # Only the GET listing filters on updated_at. Its lists would travel as query
         # parameters, whose encoding through MWAA is not documented: filter DAGs and
         # states here instead (an "updated since" window is small).
-        dag_path = seg(query.dag_ids[0]) if len(query.dag_ids) == 1 else "~"
-        params: dict[str, Any] = {"order_by": order_by, "updated_at_gte": _utc_text(query.updated_since)}
-        if conf_contains:
-            params["conf_contains"] = conf_contains
-
-        def fetch_updated(offset: int, limit: int) -> Any:
-            return self._call(
-                "GET",
-                f"/dags/{dag_path}/dagRuns",
-                query={**params, "offset": offset, "limit": limit},
-                action="list runs",
-            )
-
+        dag_id = query.dag_ids[0] if len(query.dag_ids) == 1 else "~"
+        params = self._listing_params(query, version, states=False)
         wanted_dags, wanted_states = set(query.dag_ids), set(query.states)
-        count = 0
-        for run in self._pages(fetch_updated, None, version):
-            if (wanted_dags and run.dag_id not in wanted_dags) or (
-                wanted_states and run.state not in wanted_states
-            ):
-                continue
-            yield run
-            count += 1
-            if count >= query.limit:
-                return
-
-    def _pages(self, fetch: Callable[[int, int], Any], limit: int | None, version: str) -> Iterator[DagRun]:
-        """Runs from successive pages until ``limit`` runs, an empty page or the total."""
-        offset = 0
-        while limit is None or offset < limit:
-            size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - offset)
-            runs, total = payloads.parse_run_list(fetch(offset, size), version)
-            yield from runs
-            offset += len(runs)
-            if not runs or offset >= total:
-                return
-
-    def clear_run(self, dag_id: str, run_id: str, *, only_failed: bool = False) -> DagRun:
-        version = self.api_version()
-        action = f"clear run {dag_id}/{run_id}"
-        if version == "v1" and only_failed:
-            # Airflow 2's run clear has no only_failed: clear the run's failed task instances.
-            self._call(
-                "POST",
-                f"/dags/{seg(dag_id)}/clearTaskInstances",
-                body={"dry_run": False, "only_failed": True, "dag_run_id": run_id, "reset_dag_runs": True},
-                action=action,
-            )
-            return self.get_run(dag_id, run_id)
-        body: dict[str, Any] = {"dry_run": False}  # both APIs default to a dry run
-        if version == "v2":
-            body["only_failed"] = only_failed
-        data = self._call(
-            "POST", f"/dags/{seg(dag_id)}/dagRuns/{seg(run_id)}/clear", body=body, action=action
+        runs = (
+            run
+            for run in self._listed_runs(dag_id, params, None, version)
+            if (not wanted_dags or run.dag_id in wanted_dags)
+            and (not wanted_states or run.state in wanted_states)
         )
-        return payloads.parse_dag_run(data, version)
+        yield from distinct(runs, query.limit)
 
-    # --- task instances and logs -----------------------------------------------------------
+    def _batch_listed_runs(self, query: RunQuery, version: str) -> Iterator[DagRun]:
+        """The batch listing: several DAGs and states at once, as lists in a JSON body."""
+        filters: dict[str, Any] = {"order_by": self._order_by(version)}
+        if query.dag_ids:
+            filters["dag_ids"] = list(query.dag_ids)
+        if query.states:
+            filters["states"] = list(query.states)
+        if query.conf_contains and self._capabilities_for(version).conf_filter:
+            filters["conf_contains"] = query.conf_contains
 
-    def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
+        def fetch(offset: int, size: int) -> tuple[list[DagRun], int]:
+            body = {**filters, "page_offset": offset, "page_limit": size}
+            return payloads.parse_run_list(self._call("POST", "/dags/~/dagRuns/list", body=body), version)
+
+        return payloads.follow_pages(fetch, query.limit, self.page_size)
+
+    def _task_instance_page(self, dag_id: str, run_id: str, offset: int, size: int) -> Any:
         # The batch endpoint keeps the path short whatever the ids (see max_run_id_length).
-        found: list[TaskInstance] = []
-        while True:
-            data = self._call(
-                "POST",
-                "/dags/~/dagRuns/~/taskInstances/list",
-                body={
-                    "dag_ids": [dag_id],
-                    "dag_run_ids": [run_id],
-                    "page_offset": len(found),
-                    "page_limit": PAGE_SIZE,
-                },
-                action=f"list task instances of {dag_id}/{run_id}",
-            )
-            page, total = payloads.parse_task_instances(data)
-            found.extend(page)
-            if not page or len(found) >= total:
-                return found
+        body = {"dag_ids": [dag_id], "dag_run_ids": [run_id], "page_offset": offset, "page_limit": size}
+        return self._call("POST", "/dags/~/dagRuns/~/taskInstances/list", body=body)
 
-    def task_log(
-        self,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        try_number: int,
-        *,
-        map_index: int = -1,
-        continuation_token: str | None = None,
-    ) -> LogChunk:
-        version = self.api_version()
-        query: dict[str, Any] = {"map_index": map_index}
-        if continuation_token:
-            query["token"] = continuation_token
-        # MWAA only returns JSON: v1 content is a repr string, v2 structured events.
-        data = self._call(
-            "GET",
-            f"/dags/{seg(dag_id)}/dagRuns/{seg(run_id)}/taskInstances/{seg(task_id)}/logs/{try_number}",
-            query=query,
-            action=f"read the log of {dag_id}/{run_id}/{task_id}",
-        )
-        return payloads.parse_log(data, version)
-
-    # --- health and links ------------------------------------------------------------------
+    # --- health ----------------------------------------------------------------------------
 
     def health(self) -> Health:
         """Never raises for Airflow errors: an unreachable Airflow is reported unhealthy."""
         try:
             version = self.api_version()
             airflow_version = self._airflow_version or self._detect()
-            data = self._call(
-                "GET", "/health" if version == "v1" else "/monitor/health", action="read Airflow's health"
-            )
+            data = self._call("GET", "/health" if version == "v1" else "/monitor/health")
         except AirflowError as exc:
             return Health(healthy=False, version=self._airflow_version, detail={"error": str(exc)})
         return payloads.parse_health(data, airflow_version)
-
-    def run_url(self, dag_id: str, run_id: str) -> str:
-        return payloads.run_url(self.ui_url, dag_id, run_id, self._link_version())
-
-    def log_url(
-        self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None, map_index: int = -1
-    ) -> str:
-        return payloads.log_url(
-            self.ui_url,
-            dag_id,
-            run_id,
-            task_id,
-            self._link_version(),
-            try_number=try_number,
-            map_index=map_index,
-        )
 
 
 def _at_least(airflow_version: str | None, minimum: tuple[int, ...]) -> bool:
@@ -479,8 +344,3 @@ def _at_least(airflow_version: str | None, minimum: tuple[int, ...]) -> bool:
         digits = "".join(ch for ch in piece if ch.isdigit())
         parts.append(int(digits) if digits else 0)
     return tuple(parts) >= minimum
-
-
-def _utc_text(value: datetime) -> str:
-    """An aware datetime as UTC ISO text with "Z" (no "+" to be mangled in a query string)."""
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -13,9 +13,9 @@ import binascii
 import json
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from django.utils.dateparse import parse_datetime as _django_parse_datetime
@@ -33,8 +33,11 @@ from airflow_client.transports.base import Dag, DagRun, Health, LogChunk, LogLin
 
 __all__ = [
     "API_VERSIONS",
+    "api_segment",
     "error_detail",
     "error_for_status",
+    "follow_pages",
+    "link_segment",
     "log_url",
     "parse_dag",
     "parse_dag_run",
@@ -44,7 +47,7 @@ __all__ = [
     "parse_run_list",
     "parse_task_instance",
     "parse_task_instances",
-    "path_segment",
+    "query_datetime",
     "run_url",
     "trigger_body",
     "version_from_string",
@@ -54,6 +57,8 @@ API_VERSIONS = ("v1", "v2")
 
 #: Longest readable detail kept from an error body (bodies can hold whole HTML pages).
 _MAX_DETAIL = 500
+
+_Item = TypeVar("_Item")
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -80,6 +85,17 @@ def parse_datetime(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed
+
+
+def query_datetime(value: datetime) -> str:
+    """``value`` as UTC ISO 8601 text with ``Z``, for a query parameter.
+
+    A naive value is UTC (what Airflow and Django with USE_TZ mean), never local
+    time. ``Z`` rather than ``+00:00``: a ``+`` in a query string can arrive as a space.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def version_from_string(airflow_version: str) -> str:
@@ -147,14 +163,20 @@ def parse_dag_run(data: Any, version: str) -> DagRun:
     )
 
 
+def _page(data: Any, key: str, what: str) -> tuple[list[Any], int]:
+    """The raw items of one listing page under ``key``, and the ``total_entries`` Airflow reports."""
+    page = _mapping(data, what)
+    items = page.get(key)
+    if not isinstance(items, list):
+        raise BadResponse(f"Airflow sent {what} without {key!r}.", body=dict(page))
+    total = page.get("total_entries")
+    return items, total if isinstance(total, int) else len(items)
+
+
 def parse_run_list(data: Any, version: str) -> tuple[list[DagRun], int]:
     """One page of a run listing and the ``total_entries`` Airflow reports."""
-    page = _mapping(data, "a run list")
-    runs = page.get("dag_runs")
-    if not isinstance(runs, list):
-        raise BadResponse("Airflow sent a run list without 'dag_runs'.", body=dict(page))
-    total = page.get("total_entries")
-    return [parse_dag_run(run, version) for run in runs], total if isinstance(total, int) else len(runs)
+    runs, total = _page(data, "dag_runs", "a run list")
+    return [parse_dag_run(run, version) for run in runs], total
 
 
 def trigger_body(run_id: str, conf: Mapping[str, Any], note: str | None, version: str) -> dict[str, Any]:
@@ -166,6 +188,25 @@ def trigger_body(run_id: str, conf: Mapping[str, Any], note: str | None, version
     if note is not None:
         body["note"] = note
     return body
+
+
+def follow_pages(
+    fetch: Callable[[int, int], tuple[Sequence[_Item], int]], limit: int | None, page_size: int
+) -> Iterator[_Item]:
+    """The items of successive pages, lazily, until ``limit`` items, an empty page or the total.
+
+    ``fetch(offset, size)`` returns one page and the ``total_entries`` Airflow
+    reports; ``limit`` None reads every page. The total can grow while we page,
+    so an empty page ends the listing too.
+    """
+    offset = 0
+    while limit is None or offset < limit:
+        size = page_size if limit is None else min(page_size, limit - offset)
+        items, total = fetch(offset, size)
+        yield from items
+        offset += len(items)
+        if not items or offset >= total:
+            return
 
 
 # --- task instances and logs -----------------------------------------------------------------
@@ -194,12 +235,8 @@ def parse_task_instance(data: Any) -> TaskInstance:
 
 def parse_task_instances(data: Any) -> tuple[list[TaskInstance], int]:
     """One page of task instances and the ``total_entries`` Airflow reports."""
-    page = _mapping(data, "a task instance list")
-    items = page.get("task_instances")
-    if not isinstance(items, list):
-        raise BadResponse("Airflow sent a task instance list without 'task_instances'.", body=dict(page))
-    total = page.get("total_entries")
-    return [parse_task_instance(item) for item in items], total if isinstance(total, int) else len(items)
+    items, total = _page(data, "task_instances", "a task instance list")
+    return [parse_task_instance(item) for item in items], total
 
 
 # Airflow 2's default log format: "[2025-01-01T10:00:00.123+0000] {file.py:12} INFO - text".
@@ -388,12 +425,22 @@ def error_for_status(status_code: int, body: Any, *, action: str = "") -> Airflo
 # --- paths and links -------------------------------------------------------------------------
 
 
-def path_segment(value: str) -> str:
-    """``value`` escaped for one URL path segment.
+def api_segment(value: str) -> str:
+    """``value`` escaped for one path segment of an API request (REST and MWAA alike).
 
-    ":" and "+" are kept as they are: Airflow's run-id pattern allows them, its
-    generated ids (``manual__2025-01-01T00:00:00+00:00``) use them, and escaping
-    them only lengthens paths (which MWAA caps at 64 characters).
+    Everything but letters, digits and ``_.-~`` is escaped, ":" and "+" included:
+    Airflow percent-decodes paths, and an escaped "+" cannot be taken for a space
+    by a proxy on the way. ("~", Airflow's "every DAG", stays as it is.)
+    """
+    return quote(value, safe="")
+
+
+def link_segment(value: str) -> str:
+    """``value`` escaped for one path segment of a link to Airflow's UI.
+
+    ":" and "+" stay readable: Airflow's run-id pattern allows them and its own
+    ids use them (``manual__2025-01-01T00:00:00+00:00``); browsers and Airflow's
+    UI routes take them as they are.
     """
     return quote(value, safe=":+")
 
@@ -404,10 +451,10 @@ def _base(ui_url: str) -> str:
 
 def run_url(ui_url: str, dag_id: str, run_id: str, version: str) -> str:
     """The DAG run in Airflow's UI (v1: the grid view with the run selected)."""
-    dag = path_segment(dag_id)
+    dag = link_segment(dag_id)
     if version == "v1":
         return f"{_base(ui_url)}/dags/{dag}/grid?{urlencode({'dag_run_id': run_id})}"
-    return f"{_base(ui_url)}/dags/{dag}/runs/{path_segment(run_id)}"
+    return f"{_base(ui_url)}/dags/{dag}/runs/{link_segment(run_id)}"
 
 
 def log_url(
@@ -420,14 +467,14 @@ def log_url(
     map_index: int = -1,
 ) -> str:
     """A task try's log in Airflow's UI (the shapes Airflow's own ``log_url`` builds)."""
-    dag = path_segment(dag_id)
+    dag = link_segment(dag_id)
     if version == "v1":
         params: dict[str, Any] = {"dag_run_id": run_id, "task_id": task_id}
         if map_index >= 0:
             params["map_index"] = map_index
         params["tab"] = "logs"  # the grid cannot pick a try; it shows the latest
         return f"{_base(ui_url)}/dags/{dag}/grid?{urlencode(params)}"
-    url = f"{_base(ui_url)}/dags/{dag}/runs/{path_segment(run_id)}/tasks/{path_segment(task_id)}"
+    url = f"{_base(ui_url)}/dags/{dag}/runs/{link_segment(run_id)}/tasks/{link_segment(task_id)}"
     if map_index >= 0:
         url += f"/mapped/{map_index}"
     if try_number is not None:

@@ -6,11 +6,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from airflow_client.retention import prune
+from airflow_client.pruning import prune
 
 
 class Command(BaseCommand):
-    help = "Delete finished runs that the registered Jobs' retention policies no longer keep."
+    help = (
+        "Delete finished runs that the registered Jobs' retention policies no longer keep "
+        "(a run another record still keeps is only unlinked from the pruned record)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Only report what would be deleted.")

@@ -1,0 +1,93 @@
+"""Applying the Jobs' retention policies to the recorded runs.
+
+The policies (:mod:`airflow_client.retention`) only decide which runs of one
+record to drop. A run may be about several records: dropping it from one
+record's history unlinks that record, and the run itself is deleted only once
+no record is linked to it any more, so another record's history (say its only
+success) is never lost.
+"""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+
+from airflow_client.jobs import Job, all_jobs, jobs_for_dag
+from airflow_client.models import JobRecord, JobRun
+
+__all__ = ["apply", "apply_for_run", "prune", "runs_of"]
+
+
+def runs_of(job: Job, content_type_id: int, object_id: str) -> list[JobRun]:
+    """One record's runs in ``job``'s DAG and environment, newest first (as policies expect them)."""
+    return list(
+        JobRun.objects.filter(
+            dag_id=job.dag_id,
+            environment=job.environment,
+            job_records__content_type_id=content_type_id,
+            job_records__object_id=object_id,
+        ).order_by("-created_at", "-id")
+    )
+
+
+def apply(job: Job, content_type_id: int, object_id: str, *, dry_run: bool = False) -> list[JobRun]:
+    """Apply ``job.retention`` to one record's runs; returns the runs dropped from its history.
+
+    A dropped run is deleted unless another record is still linked to it.
+    """
+    if not job.retention.deletes:
+        return []
+    doomed = job.retention.deletable(runs_of(job, content_type_id, object_id))
+    if doomed and not dry_run:
+        pks = [run.pk for run in doomed]
+        with transaction.atomic():
+            JobRecord.objects.filter(
+                job_run__in=pks, content_type_id=content_type_id, object_id=object_id
+            ).delete()
+            JobRun.objects.filter(pk__in=pks, job_records__isnull=True).delete()
+    return doomed
+
+
+def _content_type_id(job: Job) -> int | None:
+    try:
+        content_type = ContentType.objects.get_for_model(job.get_model())
+    except (LookupError, ValueError):
+        return None
+    pk: int = content_type.pk
+    return pk
+
+
+def apply_for_run(job_run: JobRun) -> int:
+    """Apply the retention of every Job of ``job_run``'s DAG to the records it was about."""
+    dropped = 0
+    links = list(job_run.job_records.values_list("content_type_id", "object_id"))
+    for job in jobs_for_dag(job_run.dag_id, job_run.environment):
+        content_type_id = _content_type_id(job) if job.retention.deletes else None
+        if content_type_id is None:
+            continue
+        for link_type, object_id in links:
+            if link_type == content_type_id:
+                dropped += len(apply(job, content_type_id, object_id))
+    return dropped
+
+
+def prune(*, dry_run: bool = False) -> dict[str, list[JobRun]]:
+    """Apply every registered Job's retention to all its records: {dag_id: runs dropped}."""
+    report: dict[str, list[JobRun]] = {}
+    for job in all_jobs():
+        content_type_id = _content_type_id(job) if job.retention.deletes else None
+        if content_type_id is None:
+            continue
+        object_ids = (
+            JobRecord.objects.filter(
+                content_type_id=content_type_id,
+                job_run__dag_id=job.dag_id,
+                job_run__environment=job.environment,
+            )
+            .values_list("object_id", flat=True)
+            .distinct()
+        )
+        doomed = report.setdefault(job.dag_id, [])
+        for object_id in list(object_ids):
+            doomed.extend(apply(job, content_type_id, object_id, dry_run=dry_run))
+    return report

@@ -1,0 +1,273 @@
+"""What the REST and MWAA transports share: Airflow's REST API, whatever carries it.
+
+Both send the same requests to the same endpoints. They differ in how a request
+travels (httpx with Airflow's own credentials, or boto3's ``invoke_rest_api``
+with IAM), in how the API version is learnt, and in a few endpoints where the
+carrier forces another choice (MWAA's 64-character path cap). A subclass
+implements :meth:`ApiTransport._call` and the version hooks; the rest is here.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar
+
+from airflow_client.exceptions import AirflowClientError, Conflict, DagPaused, NotFound
+from airflow_client.transports import payloads
+from airflow_client.transports.base import (
+    Capabilities,
+    Dag,
+    DagRun,
+    LogChunk,
+    RunQuery,
+    TaskInstance,
+    Transport,
+)
+
+__all__ = ["ApiTransport"]
+
+
+def dag_path(dag_id: str) -> str:
+    return f"/dags/{payloads.api_segment(dag_id)}"
+
+
+def run_path(dag_id: str, run_id: str) -> str:
+    return f"{dag_path(dag_id)}/dagRuns/{payloads.api_segment(run_id)}"
+
+
+def distinct(runs: Iterable[DagRun], limit: int) -> Iterator[DagRun]:
+    """``runs`` without repeats, up to ``limit`` of them.
+
+    A run created while we page shifts the next page by one, so the last run
+    of a page can come again at the top of the next one.
+    """
+    seen: set[tuple[str, str]] = set()
+    for run in runs:
+        key = (run.dag_id, run.run_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield run
+        if len(seen) >= limit:
+            return
+
+
+class ApiTransport(Transport):
+    """A transport that speaks Airflow's REST API (v1 for Airflow 2, v2 for Airflow 3)."""
+
+    #: Airflow caps pages at [api] maximum_page_limit, 100 by default: never ask for more.
+    page_size: ClassVar[int] = 100
+    #: After a failed version probe, links and capabilities do without the version this
+    #: long before asking again.
+    version_probe_pause: ClassVar[float] = 60.0
+    #: Whether task_log sends ``map_index=-1`` (Airflow's default) rather than leaving it out.
+    sends_default_map_index: ClassVar[bool] = False
+
+    def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
+        super().__init__(alias, options)
+        #: where browsers are linked to.
+        self.ui_url = str(options.get("UI_URL") or "")
+        self._probe_lock = threading.Lock()
+        self._probe_failed_at: float | None = None
+
+    # --- what a subclass provides ------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _call(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Airflow's decoded JSON answer to one request, or the matching AirflowError.
+
+        ``path`` is below the API root (``/dags/...``, without ``/api/v1``).
+        """
+
+    @abc.abstractmethod
+    def api_version(self, *, retries: int | None = None) -> str:
+        """ "v1" or "v2": configured, or asked of Airflow once; raises while Airflow cannot say."""
+
+    @property
+    @abc.abstractmethod
+    def known_api_version(self) -> str | None:
+        """The API version when configured or already learnt; never asks Airflow."""
+
+    @abc.abstractmethod
+    def _capabilities_for(self, version: str) -> Capabilities:
+        """What this transport can do against an Airflow of API ``version``."""
+
+    # --- the version, for callers that must not fail ---------------------------------------------
+
+    def _probe_version(self) -> str | None:
+        """The API version, or None while it cannot be learnt quickly.
+
+        Links and capabilities must not fail a page or a sync, nor make either
+        wait: a page holds many links, and each would wait TIMEOUT x RETRIES. So
+        a probe is one attempt without retries and, when it fails, no probe is
+        made for ``version_probe_pause`` seconds. The lock lets concurrent
+        callers wait for one probe instead of each sending their own.
+        """
+        known = self.known_api_version
+        if known is not None:
+            return known
+        with self._probe_lock:
+            failed_at = self._probe_failed_at
+            if failed_at is not None and time.monotonic() - failed_at < self.version_probe_pause:
+                return None
+            try:
+                return self.api_version(retries=0)
+            except AirflowClientError:
+                self._probe_failed_at = time.monotonic()
+                return None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        version = self._probe_version()
+        # Nothing is promised until Airflow tells its version.
+        return Capabilities() if version is None else self._capabilities_for(version)
+
+    # --- DAGs and runs ---------------------------------------------------------------------------
+
+    def get_dag(self, dag_id: str) -> Dag:
+        return payloads.parse_dag(self._call("GET", dag_path(dag_id)))
+
+    def trigger(
+        self,
+        dag_id: str,
+        *,
+        run_id: str,
+        conf: Mapping[str, Any],
+        note: str | None = None,
+        check_paused: bool = True,
+    ) -> DagRun:
+        version = self.api_version()
+        # A paused DAG accepts the run but leaves it queued until someone unpauses it.
+        if check_paused and self.get_dag(dag_id).is_paused:
+            raise DagPaused(
+                f"The DAG {dag_id!r} is paused in Airflow, so a new run would wait in the queue. "
+                "Unpause it in Airflow, then start the run again."
+            )
+        body = payloads.trigger_body(run_id, conf, note, version)
+        try:
+            data = self._call("POST", f"{dag_path(dag_id)}/dagRuns", body=body)
+        except Conflict as exc:
+            # Airflow 3's words are a generic database error: say what happened first.
+            # (We send no logical date, so the clash can only be the run id.)
+            raise Conflict(
+                f"The DAG {dag_id!r} already has a run with id {run_id!r} (Airflow: {exc.detail}).",
+                status_code=exc.status_code,
+                body=exc.body,
+            ) from exc
+        return payloads.parse_dag_run(data, version)
+
+    def get_run(self, dag_id: str, run_id: str) -> DagRun:
+        version = self.api_version()
+        return payloads.parse_dag_run(self._call("GET", run_path(dag_id, run_id)), version)
+
+    @staticmethod
+    def _order_by(version: str) -> str:
+        """Newest first: Airflow 3 sorts on run_after, Airflow 2 on execution_date."""
+        return "-run_after" if version == "v2" else "-execution_date"
+
+    def _listing_params(self, query: RunQuery, version: str, *, states: bool = True) -> dict[str, Any]:
+        """The filters of ``query`` as parameters of the GET run listing."""
+        params: dict[str, Any] = {"order_by": self._order_by(version)}
+        if states and query.states:
+            params["state"] = list(query.states)
+        if query.updated_since is not None:
+            params["updated_at_gte"] = payloads.query_datetime(query.updated_since)
+        if query.conf_contains and self._capabilities_for(version).conf_filter:
+            params["conf_contains"] = query.conf_contains
+        return params
+
+    def _listed_runs(
+        self, dag_id: str, params: Mapping[str, Any], limit: int | None, version: str
+    ) -> Iterator[DagRun]:
+        """The GET run listing of one DAG ("~": every DAG), page after page."""
+        path = f"{dag_path(dag_id)}/dagRuns"
+
+        def fetch(offset: int, size: int) -> tuple[list[DagRun], int]:
+            data = self._call("GET", path, query={**params, "limit": size, "offset": offset})
+            return payloads.parse_run_list(data, version)
+
+        try:
+            yield from payloads.follow_pages(fetch, limit, self.page_size)
+        except NotFound:
+            if dag_id == "~":
+                raise
+            # Airflow 2 lists no runs for an unknown DAG; Airflow 3 says 404. Same answer here.
+
+    def clear_run(self, dag_id: str, run_id: str, *, only_failed: bool = False) -> DagRun:
+        version = self.api_version()
+        if version == "v1" and only_failed:
+            # v1's run clear takes only dry_run (anything else is a 400); clearing only
+            # the failed tasks of one run goes through clearTaskInstances instead.
+            self._call(
+                "POST",
+                f"{dag_path(dag_id)}/clearTaskInstances",
+                body={"dry_run": False, "dag_run_id": run_id, "only_failed": True, "reset_dag_runs": True},
+            )
+            return self.get_run(dag_id, run_id)
+        body: dict[str, Any] = {"dry_run": False}  # both APIs default to a dry run
+        if version == "v2":
+            body["only_failed"] = only_failed
+        return payloads.parse_dag_run(
+            self._call("POST", f"{run_path(dag_id, run_id)}/clear", body=body), version
+        )
+
+    # --- tasks -----------------------------------------------------------------------------------
+
+    def _task_instance_page(self, dag_id: str, run_id: str, offset: int, size: int) -> Any:
+        """One page of a run's task instances, as Airflow sends it."""
+        return self._call(
+            "GET", f"{run_path(dag_id, run_id)}/taskInstances", {"limit": size, "offset": offset}
+        )
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
+        def fetch(offset: int, size: int) -> tuple[list[TaskInstance], int]:
+            return payloads.parse_task_instances(self._task_instance_page(dag_id, run_id, offset, size))
+
+        return list(payloads.follow_pages(fetch, None, self.page_size))
+
+    def task_log(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        *,
+        map_index: int = -1,
+        continuation_token: str | None = None,
+    ) -> LogChunk:
+        version = self.api_version()
+        path = (
+            f"{run_path(dag_id, run_id)}/taskInstances/{payloads.api_segment(task_id)}/logs/{int(try_number)}"
+        )
+        query: dict[str, Any] = {}
+        if map_index >= 0 or self.sends_default_map_index:
+            query["map_index"] = map_index
+        if continuation_token:
+            query["token"] = continuation_token
+        # JSON on both versions (v2 refuses text/plain; MWAA only carries JSON).
+        return payloads.parse_log(self._call("GET", path, query), version)
+
+    # --- links -----------------------------------------------------------------------------------
+
+    def _link_version(self) -> str:
+        # Without a version, links take Airflow 3's shapes (the current major).
+        return self._probe_version() or "v2"
+
+    def run_url(self, dag_id: str, run_id: str) -> str:
+        return payloads.run_url(self.ui_url, dag_id, run_id, self._link_version())
+
+    def log_url(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None, map_index: int = -1
+    ) -> str:
+        return payloads.log_url(
+            self.ui_url, dag_id, run_id, task_id, self._link_version(), try_number, map_index
+        )
