@@ -188,12 +188,19 @@ def look_up(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | No
     return (None, starting) if starting is not None else (run, None)
 
 
-def poll(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | None]:
+def poll(job: Job, obj: models.Model, run_pk: str | None = None) -> tuple[JobRun | None, JobTrigger | None]:
     """Like look_up, after asking Airflow (coalesced) about the active run or the pending trigger.
 
-    Airflow being down is not an error here: the run keeps its last known state
-    (and says why), the trigger stays pending, and the next poll asks again.
+    ``run_pk`` is the run the widget is polling: while it is unfinished it is
+    read by its key alone, so a poll stays cheap however long the record's
+    history. Airflow being down is not an error here: the run keeps its last
+    known state (and says why), the trigger stays pending, and the next poll
+    asks again.
     """
+    if run_pk is not None and run_pk.isdigit():
+        polled = JobRun.objects.for_object(obj).for_job(job).filter(pk=int(run_pk)).first()
+        if polled is not None and not polled.finished:
+            return refresh_quietly(polled), None
     run, starting = _current(job, obj)
     if starting is None:
         return (refresh_quietly(run) if run is not None else None), None
@@ -263,6 +270,9 @@ def widget_context(
     if next_url is None:
         next_url = request.get_full_path() if request is not None else ""
     status_query = {"uid": widget.uid, "tag": widget.tag}
+    if widget.run is not None and widget.polling:
+        # the poll re-reads this run by key: its cost does not grow with the record's history
+        status_query["run"] = str(widget.run.pk)
     if widget.compact:
         status_query["compact"] = "1"
     if next_url:

@@ -114,7 +114,7 @@ def status(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Htt
     job, model_class = _job_and_model(model, dag_id)
     pk = _pk(model_class, object_id)
     # An unsaved stand-in is enough to find the run; the record is only read when rendering.
-    run, starting = poll(job, model_class(pk=pk))
+    run, starting = poll(job, model_class(pk=pk), request.GET.get("run"))
     if is_polling(run, starting) and request.GET.get("tag") == poll_tag(run, starting):
         # Not 304: htmx 2 swaps a 304's empty body in; 204 it ignores, and polling goes on.
         return HttpResponse(status=204)
