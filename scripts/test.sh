@@ -34,7 +34,7 @@ export DAC_AIRFLOW3_URL=$(scripts/airflow.sh url 3) DAC_AIRFLOW2_URL=$(scripts/a
 export DAC_REQUIRE_SERVICES=1 DAC_CHROMIUM=$(command -v chromium)
 
 echo "== pytest (SQLite, real Airflow 3 and 2, browser)"
-"$venv/bin/pytest" -m "not postgres" --cov --cov-report=term --cov-report=xml:"$logs/coverage.xml" -q "$@" || status=$?
+"$venv/bin/pytest" -m "not postgres" --cov --cov-fail-under=90 --cov-report=term --cov-report=xml:"$logs/coverage.xml" -q "$@" || status=$?
 echo "== pytest (PostgreSQL: every test that uses the database)"
 DAC_POSTGRES_PORT=${DAC_POSTGRES_PORT:-25432} "$venv/bin/pytest" -m "not browser" --ignore=tests/contract -q "$@" || status=$?
 exit ${status:-0}
