@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import django
+
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -25,11 +27,7 @@ INSTALLED_APPS = [
     "airflow_client",
     "tests.testapp",
 ]
-try:  # Django < 6.0 has no built-in partials
-    import template_partials  # noqa: F401
-except ImportError:
-    pass
-else:
+if django.VERSION < (6, 0):  # Django 6 has template partials built in
     INSTALLED_APPS.append("template_partials")
 
 MIDDLEWARE = [
