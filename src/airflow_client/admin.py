@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from airflow_client import services
 from airflow_client.exceptions import AirflowClientError, AlreadyRunning
 from airflow_client.jobs import Job, get_job
-from airflow_client.models import JobRecord, JobRun, JobTrigger
+from airflow_client.models import JobRecord, JobRun, JobTrigger, record_prefetches
 
 __all__ = ["JobRunAdmin", "JobRunInline", "JobTriggerAdmin", "trigger_action"]
 
@@ -125,7 +125,7 @@ class JobRunAdmin(RunAdminBase):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[JobRun]:
         # The records column costs one query per model, not one per row.
-        runs: QuerySet[JobRun] = super().get_queryset(request).prefetch_related("job_records__content_object")
+        runs: QuerySet[JobRun] = super().get_queryset(request).prefetch_related(*record_prefetches())
         return runs
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -161,9 +161,7 @@ class JobTriggerAdmin(TriggerAdminBase):
     readonly_fields = ("records_links",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[JobTrigger]:
-        triggers: QuerySet[JobTrigger] = (
-            super().get_queryset(request).prefetch_related("job_records__content_object")
-        )
+        triggers: QuerySet[JobTrigger] = super().get_queryset(request).prefetch_related(*record_prefetches())
         return triggers
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -74,6 +74,8 @@ class JobTrigger(models.Model):
     error = models.TextField(_("error"), blank=True)
     #: when Airflow was last asked about an open trigger (callers coalesce on it, like JobRun.refreshed_at).
     checked_at = models.DateTimeField(_("last asked Airflow"), null=True, blank=True)
+    #: when the POST left; None while it has not (such a trigger cannot be in Airflow)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("job trigger")
@@ -262,6 +264,20 @@ class JobSlot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dag_id} {self.content_type_id}:{self.object_id}"
+
+
+def record_prefetches() -> list[models.Prefetch[Any] | str]:
+    """prefetch_related() arguments that make ``records()`` of many runs or triggers cost one
+    query for the links and one per model.
+
+    Links to a model that no longer exists (a stale content type) are left out:
+    Django's generic prefetch fails on them.
+    """
+    live = [ct.pk for ct in ContentType.objects.all() if ct.model_class() is not None]
+    return [
+        models.Prefetch("job_records", queryset=JobRecord.objects.filter(content_type__in=live)),
+        "job_records__content_object",
+    ]
 
 
 def _linked_records(links: models.QuerySet[JobRecord]) -> list[models.Model]:

@@ -197,7 +197,7 @@ def poll(job: Job, obj: models.Model, run_pk: str | None = None) -> tuple[JobRun
     known state (and says why), the trigger stays pending, and the next poll
     asks again.
     """
-    if run_pk is not None and run_pk.isdigit():
+    if run_pk is not None and run_pk.isascii() and run_pk.isdigit() and len(run_pk) <= 18:
         polled = JobRun.objects.for_object(obj).for_job(job).filter(pk=int(run_pk)).first()
         if polled is not None and not polled.finished:
             return refresh_quietly(polled), None

@@ -186,8 +186,13 @@ def _save_trigger(request: Mapping[str, Any], obj: models.Model) -> JobTrigger:
 
 
 def pending_limit(options: Mapping[str, Any]) -> timedelta:
-    """How long after its creation a pending trigger may still be in flight (``options``: an environment)."""
+    """How long a pending trigger may still be in flight after it was sent, or created if not
+    sent yet (``options``: an environment)."""
     return timedelta(seconds=float(options.get("TIMEOUT") or 10)) + PENDING_GRACE
+
+
+def _in_flight_since(job_trigger: JobTrigger) -> datetime:
+    return job_trigger.sent_at or job_trigger.created_at
 
 
 def _claim(job: Job, obj: models.Model, request: Mapping[str, Any], in_flight: timedelta) -> JobTrigger:
@@ -258,7 +263,10 @@ def _wait_for_slot(key: Mapping[str, Any], in_flight: timedelta) -> JobSlot | No
         if slot is None or slot.job_run is not None or slot.job_trigger is None:
             return slot
         holder = slot.job_trigger
-        if holder.outcome != JobTrigger.Outcome.PENDING or timezone.now() > holder.created_at + in_flight:
+        if (
+            holder.outcome != JobTrigger.Outcome.PENDING
+            or timezone.now() > _in_flight_since(holder) + in_flight
+        ):
             return slot
         time.sleep(WAIT_STEP)
 
@@ -294,6 +302,18 @@ def _send(job_trigger: JobTrigger) -> JobRun:
     except Exception as exc:  # a setting or a bug: the record must not stay blocked by this trigger
         _record_failure(job_trigger, exc)
         raise
+    # The point of no return, taken only while the trigger is still pending: a trigger given
+    # up meanwhile (its record freed for another caller) is not sent at all.
+    if not JobTrigger.objects.filter(pk=job_trigger.pk, outcome=JobTrigger.Outcome.PENDING).update(
+        sent_at=timezone.now()
+    ):
+        with contextlib.suppress(JobTrigger.DoesNotExist):
+            job_trigger.refresh_from_db()
+        raise TriggerFailed(
+            f"{job_trigger.dag_id} was not sent: Airflow was too slow to answer before the request, "
+            "and the record was released; start the run again.",
+            job_trigger=job_trigger,
+        )
     args = {"run_id": job_trigger.run_id, "conf": job_trigger.conf, "note": job_trigger.note or None}
     try:
         try:
@@ -333,18 +353,28 @@ def _unanswered(exc: AirflowError) -> bool:
     )
 
 
-def _record_failure(job_trigger: JobTrigger, exc: Exception) -> None:
-    """Mark the trigger failed with ``exc`` and free the record's slot."""
+_ANY: Any = object()
+
+
+def _record_failure(job_trigger: JobTrigger, exc: Exception, *, sent_at: datetime | None = _ANY) -> None:
+    """Mark the trigger failed with ``exc`` and free the record's slot.
+
+    With ``sent_at``, only if the trigger was (not) sent exactly then: a caller
+    deciding from an older reading must not fail a trigger that was just sent.
+    """
     if isinstance(exc, AirflowError):
         body = exc.body if isinstance(exc.body, (dict, list)) else ({"text": exc.body} if exc.body else None)
         status_code, error = exc.status_code, exc.detail
     else:
         body, status_code, error = None, None, f"{type(exc).__name__}: {exc}"
+    triggers = JobTrigger.objects.filter(pk=job_trigger.pk)
+    if sent_at is not _ANY:
+        triggers = triggers.filter(outcome__in=JobTrigger.OPEN, sent_at=sent_at)
     with transaction.atomic():
-        JobTrigger.objects.filter(pk=job_trigger.pk).update(
+        if triggers.update(
             outcome=JobTrigger.Outcome.FAILED, status_code=status_code, response=body, error=error
-        )
-        JobSlot.objects.filter(job_trigger=job_trigger, job_run__isnull=True).delete()
+        ):
+            JobSlot.objects.filter(job_trigger=job_trigger, job_run__isnull=True).delete()
     with contextlib.suppress(JobTrigger.DoesNotExist):
         job_trigger.refresh_from_db()
 
@@ -424,9 +454,18 @@ def resolve_trigger(job_trigger: JobTrigger) -> JobRun | None:
         return None
     transport = get_transport(job_trigger.environment)
     now = timezone.now()
-    settled_after = job_trigger.created_at + pending_limit(transport.options)
+    settled_after = _in_flight_since(job_trigger) + pending_limit(transport.options)
     if job_trigger.outcome == JobTrigger.Outcome.PENDING and now < settled_after:
         return None  # its POST may still be in flight: the sender records the answer
+    if job_trigger.outcome == JobTrigger.Outcome.PENDING and job_trigger.sent_at is None:
+        # Never sent, so not in Airflow: give it up. The condition on sent_at makes the
+        # sender's own "sent" stamp and this release exclusive: exactly one of them happens.
+        _record_failure(
+            job_trigger,
+            AirflowClientError("The trigger was never sent to Airflow (its sender gave no sign of life)."),
+            sent_at=None,
+        )
+        return None
     interval = timedelta(seconds=get_settings().refresh_interval)
     claimed = (
         JobTrigger.objects.filter(pk=job_trigger.pk, outcome__in=JobTrigger.OPEN)
@@ -458,6 +497,7 @@ def resolve_trigger(job_trigger: JobTrigger) -> JobRun | None:
                 status_code=exc.status_code,
                 body=exc.body,
             ),
+            sent_at=job_trigger.sent_at,
         )
         return None
     return _record_started(job_trigger, dag_run, status_code=200)
@@ -636,11 +676,12 @@ def refresh(job_run: JobRun, *, force: bool = False) -> JobRun:
 
 
 def _record_gone(job_run: JobRun) -> JobRun:
-    """Airflow has no such run (deleted there): it will never finish, so it counts as failed."""
+    """Airflow has no such run (deleted there). An unfinished one will never finish, so it
+    counts as failed; a finished one keeps its outcome (Airflow cleans up old runs)."""
     queryset = JobRun.objects.filter(pk=job_run.pk)
     queryset.update(refresh_error=GONE_MESSAGE)
-    old_state = _set_state(queryset, FAILED)
-    if _reread(job_run):
+    old_state = _set_state(queryset.exclude(state__in=FINISHED_STATES), FAILED)
+    if _reread(job_run) and job_run.state == FAILED:  # not a success kept as it was
         _after_change(job_run, old_state)
     return job_run
 

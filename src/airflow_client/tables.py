@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from airflow_client.models import JobRecord, JobRun
+from airflow_client.models import JobRecord, JobRun, record_prefetches
 from airflow_client.polling import format_duration, state_label
 
 
@@ -33,7 +33,7 @@ def annotate_for_sorting(runs: models.QuerySet[JobRun]) -> models.QuerySet[JobRu
 def linked_records(runs: Sequence[JobRun]) -> dict[int, list[models.Model]]:
     """The records of many runs at once: one query for the links, one per model."""
     # JobRun.records() answers from this prefetch, as it does in the admin.
-    prefetch_related_objects(list(runs), "job_records__content_object")
+    prefetch_related_objects(list(runs), *record_prefetches())
     return {run.pk: run.records() for run in runs}
 
 

@@ -172,9 +172,13 @@ def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Ht
                 "Airflow did not confirm in time that “%(job)s” started; the run may have started."
             ) % {"job": job.label}
             level = messages.WARNING
-        else:
-            reason = exc.error.detail if exc.error is not None else str(exc)
-            notice = text = gettext("Airflow did not start the run: %(reason)s") % {"reason": reason}
+        elif exc.error is not None:
+            notice = text = gettext("Airflow did not start the run: %(reason)s") % {
+                "reason": exc.error.detail
+            }
+            level = messages.ERROR
+        else:  # refused on this side, e.g. an earlier trigger of the record is still unanswered
+            notice = text = gettext("The run could not be started: %(reason)s") % {"reason": exc}
             level = messages.ERROR
     except AirflowClientError as exc:  # e.g. InvalidConf from the Job's get_conf
         notice = text = gettext("The run could not be started: %(reason)s") % {"reason": exc}

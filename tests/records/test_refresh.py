@@ -120,6 +120,26 @@ def test_run_deleted_in_airflow_is_failed_and_frees_its_record(
     assert trigger(IndexFindingAid, finding_aid).state == "queued"
 
 
+def test_a_finished_run_cleaned_up_in_airflow_keeps_its_outcome(
+    finding_aid: Any,
+    airflow: fake.FakeAirflow,
+    changes: list[tuple[str, str | None, str]],
+) -> None:
+    job_run = trigger(IndexFindingAid, finding_aid)
+    airflow.finish(job_run.dag_run_id)
+    job_run = refresh(job_run, force=True)
+    assert job_run.state == "success"
+    airflow.reset()  # `airflow db clean` removed the old run
+    airflow.add_dag("index_finding_aid")
+    seen = len(changes)
+
+    job_run = refresh(job_run, force=True)
+    assert job_run.state == "success"
+    assert job_run.refresh_error == "The run no longer exists in Airflow."
+    assert len(changes) == seen  # no state change signalled
+    assert JobRun.objects.last_success(finding_aid) == job_run
+
+
 def test_refresh_within_the_interval_makes_no_query(
     finding_aid: Any, airflow: fake.FakeAirflow, settings: Any, django_assert_num_queries: Any
 ) -> None:

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.django_db
 def _age(job_trigger: JobTrigger, seconds: float = 3600) -> None:
     """Make ``job_trigger`` older than any in-flight POST and than the last check of it."""
     earlier = job_trigger.created_at - timedelta(seconds=seconds)
-    JobTrigger.objects.filter(pk=job_trigger.pk).update(created_at=earlier, checked_at=None)
+    sent = job_trigger.sent_at and job_trigger.sent_at - timedelta(seconds=seconds)
+    JobTrigger.objects.filter(pk=job_trigger.pk).update(created_at=earlier, sent_at=sent, checked_at=None)
     job_trigger.refresh_from_db()
 
 
@@ -229,3 +230,41 @@ def test_resolve_while_airflow_is_down_records_the_error(
     assert job_trigger.outcome == "unknown"
     assert "could not be asked" in job_trigger.error
     assert not JobRun.objects.exists()
+
+
+# --- a slow sender and an impatient poll: exactly one of them decides ------------------------------
+
+
+def test_a_trigger_given_up_before_its_post_is_not_sent(
+    finding_aid: Any, airflow: fake.FakeAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow is slow before the POST (token, version, paused check) and a poll gives the trigger up."""
+    original = fake.FakeTransport.get_dag
+
+    def slow_get_dag(self: fake.FakeTransport, dag_id: str) -> Any:
+        job_trigger = JobTrigger.objects.get()
+        _age(job_trigger)
+        assert services.resolve_trigger(job_trigger) is None  # the poll: never sent, so released
+        assert not JobSlot.objects.exists()
+        return original(self, dag_id)
+
+    monkeypatch.setattr(fake.FakeTransport, "get_dag", slow_get_dag)
+    with pytest.raises(TriggerFailed, match="was not sent"):
+        trigger(IndexFindingAid, finding_aid)
+    assert airflow.call_count("trigger") == 0  # no second DAG run can follow from this trigger
+    assert JobTrigger.objects.get().outcome == "failed"
+
+
+def test_a_sent_trigger_is_not_given_up_from_an_older_reading(
+    finding_aid: Any, airflow: fake.FakeAirflow, timeout_without_run: None
+) -> None:
+    with pytest.raises(TriggerFailed):
+        trigger(IndexFindingAid, finding_aid)
+    stale = JobTrigger.objects.get()
+    assert stale.sent_at is not None
+    _age(stale)
+    stale.sent_at = None  # read before the sender stamped it
+
+    assert services.resolve_trigger(stale) is None
+    assert JobTrigger.objects.get().outcome == "unknown"  # still open: Airflow decides, later
+    assert JobSlot.objects.count() == 1

@@ -134,6 +134,15 @@ class TestParseDagRun:
         with pytest.raises(BadResponse, match="not a JSON object"):
             payloads.parse_dag_run(["dj_abc"], "v1")
 
+    @pytest.mark.parametrize(("key", "limit"), [("state", 20), ("dag_run_id", 250), ("dag_id", 250)])
+    def test_values_too_long_to_store_are_bad_response(self, key: str, limit: int) -> None:
+        with pytest.raises(BadResponse, match=f"longer than {limit}"):
+            payloads.parse_dag_run({**V2_RUN, key: "x" * (limit + 1)}, "v2")
+
+    def test_long_optional_values_are_cut_to_what_is_stored(self) -> None:
+        run = payloads.parse_dag_run({**V2_RUN, "run_type": "m" * 80, "triggered_by": "t" * 80}, "v2")
+        assert (len(run.run_type), len(run.triggered_by or "")) == (50, 50)
+
     def test_run_list_returns_runs_and_total(self) -> None:
         runs, total = payloads.parse_run_list({"dag_runs": [V2_RUN, V2_RUN], "total_entries": 9}, "v2")
         assert [r.run_id for r in runs] == ["dj_def", "dj_def"]

@@ -7,13 +7,14 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from airflow_client.models import JobRun
+from airflow_client.models import JobRecord, JobRun
 from tests.testapp.models import Collection, FindingAid
 from tests.views.conftest import make_run
 
@@ -184,3 +185,13 @@ def test_records_column_costs_the_same_for_few_and_many_rows(client: Client, vie
     assert "Papers of Ada Lovelace" in html
     assert "Postcards" in html
     assert "Deleted since" not in html
+
+
+def test_links_to_a_model_that_no_longer_exists_do_not_break_the_history(client, operator, finding_aid):
+    run = make_run(finding_aid, state="success")
+    gone = ContentType.objects.create(app_label="gone", model="thing")
+    JobRecord.objects.create(job_run=run, content_type=gone, object_id="1", dag_id=run.dag_id)
+    client.force_login(operator)
+    response = client.get(reverse("airflow_client:run_list"))
+    assert response.status_code == 200
+    assert finding_aid.title in response.content.decode()

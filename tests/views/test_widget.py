@@ -215,6 +215,22 @@ def test_a_changed_poll_that_renders_is_constant_too(
         assert client.get(url).status_code == 286
 
 
+@pytest.mark.parametrize("value", ["²", "9" * 5000, "-1", "abc", ""])
+def test_a_bad_run_parameter_is_ignored(client: Client, operator, finding_aid, value):
+    run = make_run(finding_aid, state="running")
+    client.force_login(operator)
+    response = client.get(status_url(finding_aid, tag=poll_tag(run)) + f"&run={value}")
+    assert response.status_code == 204  # the current run is found without it
+
+
+def test_the_run_parameter_cannot_show_another_records_run(client: Client, operator, finding_aid):
+    other = FindingAid.objects.create(title="Other")
+    theirs = make_run(other, state="running")
+    client.force_login(operator)
+    response = client.get(status_url(finding_aid, tag="x") + f"&run={theirs.pk}")
+    assert ">Never run<" in response.content.decode()
+
+
 def test_poll_for_a_deleted_record_stops_polling(client: Client, operator, finding_aid):
     make_run(finding_aid, state="running")
     url = status_url(finding_aid, tag="old")
@@ -293,7 +309,8 @@ def test_the_poll_finds_the_run_once_airflow_has_it(
 def test_the_poll_gives_up_on_a_trigger_airflow_never_started(
     client: Client, finding_aid, airflow: FakeAirflow, unconfirmed: str
 ):
-    JobTrigger.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    JobTrigger.objects.update(created_at=an_hour_ago, sent_at=an_hour_ago)
     response = client.get(status_url(finding_aid, tag=starting_tag(unconfirmed)))
     assert response.status_code == 286
     assert ">Never run<" in response.content.decode()

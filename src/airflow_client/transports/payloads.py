@@ -114,15 +114,19 @@ def _mapping(data: Any, what: str) -> Mapping[str, Any]:
     return data
 
 
-def _required_str(data: Mapping[str, Any], key: str, what: str) -> str:
+def _required_str(data: Mapping[str, Any], key: str, what: str, limit: int = 250) -> str:
+    # The limits are those of the columns the values are stored in: garbage must be a
+    # BadResponse here, not a database error in the middle of a page.
     value = data.get(key)
     if not isinstance(value, str) or not value:
         raise BadResponse(f"Airflow sent {what} without {key!r}.", body=dict(data))
+    if len(value) > limit:
+        raise BadResponse(f"Airflow sent {what} whose {key!r} is longer than {limit} characters.")
     return value
 
 
-def _optional_str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _optional_str(value: Any, limit: int = 250) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
 
 
 # --- DAGs and runs ---------------------------------------------------------------------------
@@ -148,10 +152,10 @@ def parse_dag_run(data: Any, version: str) -> DagRun:
     return DagRun(
         dag_id=_required_str(run, "dag_id", "a DAG run"),
         run_id=_required_str(run, "dag_run_id", "a DAG run"),
-        state=_required_str(run, "state", "a DAG run"),
-        run_type=_optional_str(run.get("run_type")) or "",
+        state=_required_str(run, "state", "a DAG run", limit=20),
+        run_type=_optional_str(run.get("run_type"), limit=50) or "",
         # Airflow 2 does not say who started a run (external_trigger is not the same thing).
-        triggered_by=_optional_str(run.get("triggered_by")) if version == "v2" else None,
+        triggered_by=_optional_str(run.get("triggered_by"), limit=50) if version == "v2" else None,
         triggering_user=_optional_str(run.get("triggering_user_name")),
         logical_date=parse_datetime(logical_date),
         run_after=parse_datetime(run.get("run_after")),
