@@ -8,6 +8,7 @@ unfinished run and the newest successful run of a record are never deleted.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,15 +24,15 @@ if TYPE_CHECKING:
 __all__ = ["KeepAll", "KeepDays", "KeepLastN", "KeepLatest", "RetentionPolicy"]
 
 
-class RetentionPolicy:
+class RetentionPolicy(abc.ABC):
     """Base class: subclasses pick candidates; protection is applied here."""
 
     #: False: nothing is ever deleted, so the work of looking is skipped.
     deletes = True
 
+    @abc.abstractmethod
     def candidates(self, runs: Sequence[JobRun], now: datetime) -> list[JobRun]:
         """Runs (given newest first) the policy would drop."""
-        raise NotImplementedError
 
     def deletable(self, runs: Sequence[JobRun], now: datetime | None = None) -> list[JobRun]:
         """``runs`` of one record in one DAG, newest first -> the ones to delete."""
