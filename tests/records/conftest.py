@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from airflow_client.jobs import Job, register, unregister
 from airflow_client.models import JobRecord, JobRun
+from airflow_client.retention import KeepLatest
 from airflow_client.transports import fake
 
 #: A real Airflow 3 for the contract tests (scripts/airflow.sh start 3); empty: they are skipped.
@@ -109,3 +110,19 @@ def airflow3(settings: Any) -> Iterator[type[Job]]:
     yield ContractSuccess
     unregister(ContractSuccess)
     cache.clear()
+
+
+class KeepLatestIndex(Job):
+    """A Job with Cinco's retention rule (the test app's Jobs keep everything)."""
+
+    dag_id = "index_latest"
+    model = "testapp.FindingAid"
+    conf_key = "finding_aid_id"
+    retention = KeepLatest()
+
+
+@pytest.fixture
+def keep_latest() -> Iterator[type[Job]]:
+    register(KeepLatestIndex)
+    yield KeepLatestIndex
+    unregister(KeepLatestIndex)

@@ -7,9 +7,8 @@ import pytest
 
 from airflow_client import refresh, trigger
 from airflow_client.exceptions import AirflowUnavailable, BadResponse
-from airflow_client.jobs import Job, register, unregister
+from airflow_client.jobs import Job
 from airflow_client.models import JobRun
-from airflow_client.retention import KeepLatest
 from airflow_client.services import record_dag_run
 from airflow_client.signals import run_state_changed
 from airflow_client.transports import fake
@@ -184,31 +183,17 @@ def test_signal_fires_once_per_change(
     ]
 
 
-class KeepLatestIndex(Job):
-    dag_id = "index_latest"
-    model = "testapp.FindingAid"
-    conf_key = "finding_aid_id"
-    retention = KeepLatest()
-
-
-@pytest.fixture
-def keep_latest_job() -> Iterator[type[Job]]:
-    register(KeepLatestIndex)
-    yield KeepLatestIndex
-    unregister(KeepLatestIndex)
-
-
 def test_retention_applies_when_a_run_finishes(
     finding_aid: Any,
     airflow: fake.FakeAirflow,
     no_refresh_interval: None,
-    keep_latest_job: type[Job],
+    keep_latest: type[Job],
 ) -> None:
     old_success = make_run(finding_aid, dag_id="index_latest", state="success", age=3 * DAY)
     old_failure = make_run(finding_aid, dag_id="index_latest", state="failed", age=2 * DAY)
     other_dag = make_run(finding_aid, dag_id="index_finding_aid", state="failed", age=2 * DAY)
 
-    job_run = trigger(keep_latest_job, finding_aid)
+    job_run = trigger(keep_latest, finding_aid)
     # Unfinished: nothing deleted yet.
     assert JobRun.objects.for_object(finding_aid).count() == 4
     airflow.finish(job_run.dag_run_id, "failed")

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 
-from airflow_client.jobs import Job, register, unregister
+from airflow_client.jobs import Job
 from airflow_client.models import JobRun
 from airflow_client.retention import KeepAll, KeepDays, KeepLastN, KeepLatest
 from tests.records.conftest import DAY, make_run
@@ -15,21 +14,7 @@ from tests.records.conftest import DAY, make_run
 pytestmark = pytest.mark.django_db
 
 
-class PruneFindingAid(Job):
-    dag_id = "prune_finding_aid"
-    model = "testapp.FindingAid"
-    conf_key = "finding_aid_id"
-    retention = KeepLatest()
-
-
-@pytest.fixture
-def pruned_job() -> Iterator[type[Job]]:
-    register(PruneFindingAid)
-    yield PruneFindingAid
-    unregister(PruneFindingAid)
-
-
-def history(obj: Any, dag_id: str = "prune_finding_aid") -> dict[str, JobRun]:
+def history(obj: Any, dag_id: str = "index_latest") -> dict[str, JobRun]:
     """Newest first: a new failure, a success, an older failure, an old success, an old running run."""
     return {
         "running_old": make_run(obj, dag_id=dag_id, state="running", age=40 * DAY),
@@ -91,7 +76,7 @@ def test_keep_days_never_deletes_the_newest_success_even_if_old(finding_aid: Any
     assert old_success not in doomed
 
 
-def test_prune_command_dry_run_then_real(finding_aid: Any, pruned_job: type[Job]) -> None:
+def test_prune_command_dry_run_then_real(finding_aid: Any, keep_latest: type[Job]) -> None:
     from tests.testapp.models import FindingAid
 
     runs = history(finding_aid)
@@ -102,12 +87,12 @@ def test_prune_command_dry_run_then_real(finding_aid: Any, pruned_job: type[Job]
 
     out = StringIO()
     call_command("airflow_prune", "--dry-run", stdout=out)
-    assert "prune_finding_aid: would delete 4 run(s)" in out.getvalue()
+    assert "index_latest: would delete 4 run(s)" in out.getvalue()
     assert JobRun.objects.count() == before
 
     out = StringIO()
     call_command("airflow_prune", stdout=out)
-    assert "prune_finding_aid: deleted 4 run(s)" in out.getvalue()
+    assert "index_latest: deleted 4 run(s)" in out.getvalue()
     assert kept(finding_aid) == names(runs, "running_old", "success_new", "failed_new") | {
         unrelated.dag_run_id  # a DAG whose Job keeps everything
     }
@@ -115,23 +100,23 @@ def test_prune_command_dry_run_then_real(finding_aid: Any, pruned_job: type[Job]
 
 
 def test_pruning_one_record_keeps_a_shared_run_another_record_needs(
-    finding_aid: Any, pruned_job: type[Job]
+    finding_aid: Any, keep_latest: type[Job]
 ) -> None:
     from tests.testapp.models import FindingAid
 
     other = FindingAid.objects.create(title="Other")
     # One run about both records: for finding_aid an old success, for other its only success.
-    shared = make_run(finding_aid, state="success", age=10 * DAY, dag_id="prune_finding_aid")
+    shared = make_run(finding_aid, state="success", age=10 * DAY, dag_id="index_latest")
     link = shared.job_records.get()
     link.pk = None
     link.object_id = str(other.pk)
     link.save()
-    make_run(finding_aid, state="success", age=1 * DAY, dag_id="prune_finding_aid")
-    unshared = make_run(finding_aid, state="failed", age=5 * DAY, dag_id="prune_finding_aid")
+    make_run(finding_aid, state="success", age=1 * DAY, dag_id="index_latest")
+    unshared = make_run(finding_aid, state="failed", age=5 * DAY, dag_id="index_latest")
 
     call_command("airflow_prune", stdout=StringIO())
     assert not JobRun.objects.filter(pk=unshared.pk).exists()  # no other record keeps it
     # Gone from finding_aid's history, still in other's: the run itself stays.
     assert shared.dag_run_id not in kept(finding_aid)
     assert kept(other) == {shared.dag_run_id}
-    assert JobRun.objects.last_success(other, "prune_finding_aid") == shared
+    assert JobRun.objects.last_success(other, "index_latest") == shared

@@ -15,9 +15,8 @@ from django.utils import timezone
 
 from airflow_client import services, sync, syncing, trigger
 from airflow_client.exceptions import ConfigurationError
-from airflow_client.jobs import Job, register, unregister
+from airflow_client.jobs import Job
 from airflow_client.models import JobRun, JobTrigger
-from airflow_client.retention import KeepLatest
 from airflow_client.signals import run_state_changed
 from airflow_client.transports import fake
 from airflow_client.transports.base import Capabilities, RunQuery
@@ -264,20 +263,6 @@ def test_no_discover_only_refreshes(
     assert (report.refreshed, report.updated, report.discovered) == (1, 1, 0)
     assert airflow.call_count("list_runs") == 0
     assert JobRun.objects.count() == 1
-
-
-class KeepLatestIndex(Job):
-    dag_id = "index_latest"
-    model = "testapp.FindingAid"
-    conf_key = "finding_aid_id"
-    retention = KeepLatest()
-
-
-@pytest.fixture
-def keep_latest() -> Iterator[type[Job]]:
-    register(KeepLatestIndex)
-    yield KeepLatestIndex
-    unregister(KeepLatestIndex)
 
 
 @pytest.fixture
