@@ -24,8 +24,8 @@ test-fast: venv
 	$(VENV)/bin/pytest -m "not contract and not browser and not postgres" -q
 
 lint: venv
-	$(VENV)/bin/ruff check src tests scripts
-	$(VENV)/bin/ruff format --check src tests scripts
+	$(VENV)/bin/ruff check airflow_client tests scripts
+	$(VENV)/bin/ruff format --check airflow_client tests scripts
 	$(VENV)/bin/mypy
 
 ## Every supported Python x Django pair (fast suite); MATRIX="3.10-5.2 3.13-6.1" picks some.

@@ -34,6 +34,15 @@ def main() -> int:
     if missing:
         print(f"{wheel.name} lacks: {', '.join(missing)}", file=sys.stderr)
         return 1
+    # The package sits at the top of the checkout beside tests/ and demo/: only it may ship.
+    strays = sorted(
+        {name.split("/")[0] for name in names}
+        - {"airflow_client"}
+        - {n.split("/")[0] for n in names if ".dist-info/" in n}
+    )
+    if strays:
+        print(f"{wheel.name} ships more than the app: {', '.join(strays)}", file=sys.stderr)
+        return 1
     print(f"{wheel.name}: {len(names)} files, templates, static files and migrations included")
     return 0
 
