@@ -15,6 +15,7 @@ from django_filters.widgets import DateRangeWidget
 from airflow_client.conf import get_settings
 from airflow_client.jobs import all_jobs, dag_ids
 from airflow_client.models import JobRecord, JobRun
+from airflow_client.states import RunState
 
 #: Airflow's run types (Airflow 2 says dataset_triggered, Airflow 3 asset_triggered).
 RUN_TYPES = (
@@ -48,7 +49,7 @@ def record_type_choices() -> list[tuple[str, str]]:
 
 class JobRunFilter(django_filters.FilterSet):  # type: ignore[misc]
     dag_id = django_filters.ChoiceFilter(label=_("DAG"), choices=dag_choices)
-    state = django_filters.ChoiceFilter(label=_("State"), choices=JobRun.State.choices)
+    state = django_filters.ChoiceFilter(label=_("State"), choices=RunState.choices)
     environment = django_filters.ChoiceFilter(label=_("Environment"), choices=environment_choices)
     record_type = django_filters.ChoiceFilter(
         label=_("Record type"), choices=record_type_choices, method="filter_record"

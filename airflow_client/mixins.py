@@ -1,9 +1,10 @@
 """Runs of a record: a model mixin, per-object helpers and a prefetch for lists.
 
 ``prefetch_job_runs(objects)`` attaches each object's current run, latest run
-and last success (per DAG) with three queries per model, however many objects
-there are; the helpers below (and the mixin's methods) read that cache when it
-is there and query otherwise.
+and last success (per environment and DAG) with three queries per model, however
+many objects there are; the helpers below (and the mixin's methods) answer from
+that cache when it is there and ask ``JobRun.objects`` otherwise, so both give
+the same answer.
 """
 
 from __future__ import annotations
@@ -11,18 +12,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
-from airflow_client.models import ACTIVE_STATES, JobRecord, JobRun
-from airflow_client.transports.base import SUCCESS
-
-if TYPE_CHECKING:
-    from airflow_client.models import JobRunQuerySet
+from airflow_client.models import JobRecord, JobRun, JobRunQuerySet
+from airflow_client.states import ACTIVE_STATES, RunState
 
 __all__ = [
     "AirflowJobsMixin",
@@ -34,21 +32,31 @@ __all__ = [
 
 CACHE_ATTR = "_airflow_job_runs"
 M = TypeVar("M", bound=models.Model)
+#: (environment, dag_id)
+_Key = tuple[str, str]
 
 
 @dataclass
 class PrefetchedRuns:
-    """Per dag_id: the newest active run, the newest run, the newest success."""
+    """Per (environment, dag_id): the current run, the latest run, the last success."""
 
-    current: dict[str, JobRun] = field(default_factory=dict)
-    latest: dict[str, JobRun] = field(default_factory=dict)
-    success: dict[str, JobRun] = field(default_factory=dict)
+    current: dict[_Key, JobRun] = field(default_factory=dict)
+    latest: dict[_Key, JobRun] = field(default_factory=dict)
+    success: dict[_Key, JobRun] = field(default_factory=dict)
 
 
-def _newest(runs: dict[str, JobRun], dag_id: str | None) -> JobRun | None:
-    if dag_id is not None:
-        return runs.get(dag_id)
-    return max(runs.values(), key=lambda run: (run.created_at, run.pk), default=None)
+def _newest(runs: dict[_Key, JobRun], dag_id: str | None, environment: str | None) -> JobRun | None:
+    matching = [
+        run
+        for (run_environment, run_dag), run in runs.items()
+        if (dag_id is None or run_dag == dag_id) and (environment is None or run_environment == environment)
+    ]
+    return max(matching, key=lambda run: (run.created_at, run.pk), default=None)
+
+
+def is_prefetched(obj: models.Model) -> bool:
+    """Whether ``obj`` went through prefetch_job_runs (its helpers then make no query)."""
+    return CACHE_ATTR in obj.__dict__
 
 
 def _cache(obj: models.Model) -> PrefetchedRuns | None:
@@ -56,43 +64,48 @@ def _cache(obj: models.Model) -> PrefetchedRuns | None:
     return cached
 
 
-def _runs(obj: models.Model, dag_id: str | None) -> JobRunQuerySet:
+def _runs(obj: models.Model, dag_id: str | None, environment: str | None) -> JobRunQuerySet:
     runs: JobRunQuerySet = JobRun.objects.for_object(obj)
-    return runs if dag_id is None else cast("JobRunQuerySet", runs.filter(dag_id=dag_id))
+    if dag_id is not None:
+        return runs.for_dag(dag_id, environment=environment)
+    return runs if environment is None else runs.filter(environment=environment)
 
 
-def current_job_run(obj: models.Model, dag_id: str | None = None) -> JobRun | None:
-    """The newest queued or running run of ``obj`` (in ``dag_id``), or None."""
+def current_job_run(
+    obj: models.Model, dag_id: str | None = None, *, environment: str | None = None
+) -> JobRun | None:
+    """The run going on now for ``obj`` (in ``dag_id``): its newest queued or running run, or None."""
     cached = _cache(obj)
     if cached is not None:
-        return _newest(cached.current, dag_id)
-    run: JobRun | None = _runs(obj, dag_id).active().order_by("-created_at", "-id").first()
-    return run
+        return _newest(cached.current, dag_id, environment)
+    return _runs(obj, dag_id, environment).current()
 
 
-def latest_job_run(obj: models.Model, dag_id: str | None = None) -> JobRun | None:
+def latest_job_run(
+    obj: models.Model, dag_id: str | None = None, *, environment: str | None = None
+) -> JobRun | None:
     """The newest run of ``obj`` (in ``dag_id``), whatever its state."""
     cached = _cache(obj)
     if cached is not None:
-        return _newest(cached.latest, dag_id)
-    run: JobRun | None = _runs(obj, dag_id).order_by("-created_at", "-id").first()
-    return run
+        return _newest(cached.latest, dag_id, environment)
+    return _runs(obj, dag_id, environment).newest()
 
 
-def last_job_success(obj: models.Model, dag_id: str | None = None) -> JobRun | None:
+def last_job_success(
+    obj: models.Model, dag_id: str | None = None, *, environment: str | None = None
+) -> JobRun | None:
     """The newest successful run of ``obj`` (in ``dag_id``)."""
     cached = _cache(obj)
     if cached is not None:
-        return _newest(cached.success, dag_id)
-    run: JobRun | None = JobRun.objects.last_success(obj, dag_id)
-    return run
+        return _newest(cached.success, dag_id, environment)
+    return _runs(obj, dag_id, environment).last_success()
 
 
 def _ranked(content_type: ContentType, object_ids: Sequence[str], **run_filter: Any) -> Iterable[JobRecord]:
-    """The newest link per (record, DAG) among runs matching ``run_filter``: one query."""
+    """The newest link per (record, environment, DAG) among runs matching ``run_filter``: one query."""
     newest_first = Window(
         RowNumber(),
-        partition_by=[F("object_id"), F("dag_id")],
+        partition_by=[F("object_id"), F("job_run__environment"), F("dag_id")],
         order_by=[F("job_run__created_at").desc(), F("job_run_id").desc()],
     )
     links: Iterable[JobRecord] = (
@@ -119,14 +132,15 @@ def prefetch_job_runs(objects: Iterable[M]) -> list[M]:
         object_ids = list(members)
         queries: dict[str, dict[str, Any]] = {
             "latest": {},
-            "success": {"job_run__state": SUCCESS},
+            "success": {"job_run__state": RunState.SUCCESS},
             "current": {"job_run__state__in": ACTIVE_STATES},
         }
         for slot, run_filter in queries.items():
             for link in _ranked(content_type, object_ids, **run_filter):
                 assert link.job_run is not None
+                key = (link.job_run.environment, link.dag_id)
                 for obj in members[link.object_id]:
-                    getattr(obj.__dict__[CACHE_ATTR], slot)[link.dag_id] = link.job_run
+                    getattr(obj.__dict__[CACHE_ATTR], slot)[key] = link.job_run
     return objects
 
 
@@ -138,15 +152,15 @@ class AirflowJobsMixin(models.Model):
 
     @property
     def job_runs(self) -> JobRunQuerySet:
-        """Every run of this record, newest first (a QuerySet that chains)."""
+        """Every run of this record (a QuerySet that chains: ``.active()``, ``.for_dag(...)``, ``.newest()``)."""
         runs: JobRunQuerySet = JobRun.objects.for_object(self)
         return runs
 
-    def current_job_run(self, dag_id: str | None = None) -> JobRun | None:
-        return current_job_run(self, dag_id)
+    def current_job_run(self, dag_id: str | None = None, *, environment: str | None = None) -> JobRun | None:
+        return current_job_run(self, dag_id, environment=environment)
 
-    def latest_job_run(self, dag_id: str | None = None) -> JobRun | None:
-        return latest_job_run(self, dag_id)
+    def latest_job_run(self, dag_id: str | None = None, *, environment: str | None = None) -> JobRun | None:
+        return latest_job_run(self, dag_id, environment=environment)
 
-    def last_job_success(self, dag_id: str | None = None) -> JobRun | None:
-        return last_job_success(self, dag_id)
+    def last_job_success(self, dag_id: str | None = None, *, environment: str | None = None) -> JobRun | None:
+        return last_job_success(self, dag_id, environment=environment)

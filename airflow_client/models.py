@@ -14,15 +14,13 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils.translation import gettext_lazy as _
 
-from airflow_client.transports.base import FAILED, FINISHED_STATES, QUEUED, RUNNING, SUCCESS
+from airflow_client.states import ACTIVE_STATES, FINISHED_STATES, RunState
 
 if TYPE_CHECKING:
     from airflow_client.jobs import Job
-
-ACTIVE_STATES = (QUEUED, RUNNING)
 
 
 def content_key(obj: models.Model) -> tuple[ContentType, str]:
@@ -100,19 +98,50 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
         )
 
     def for_job(self, job: Job) -> JobRunQuerySet:
-        return cast(JobRunQuerySet, self.filter(dag_id=job.dag_id, environment=job.environment))
+        """Runs of ``job``'s DAG in ``job``'s environment."""
+        return self.for_dag(job.dag_id, environment=job.environment)
+
+    def for_dag(self, dag_id: str, *, environment: str | None = None) -> JobRunQuerySet:
+        """Runs of ``dag_id`` (in ``environment`` when given: one DAG id may live in several Airflows)."""
+        runs = self.filter(dag_id=dag_id)
+        if environment is not None:
+            runs = runs.filter(environment=environment)
+        return cast(JobRunQuerySet, runs)
 
     def active(self) -> JobRunQuerySet:
+        """Runs Airflow has not finished (queued or running)."""
         return cast(JobRunQuerySet, self.filter(state__in=ACTIVE_STATES))
 
     def finished(self) -> JobRunQuerySet:
         return cast(JobRunQuerySet, self.filter(state__in=FINISHED_STATES))
 
-    def last_success(self, obj: models.Model, dag_id: str | None = None) -> JobRun | None:
-        runs = self.for_object(obj).filter(state=SUCCESS)
+    def newest_first(self) -> JobRunQuerySet:
+        """Recorded order, newest first (``created_at`` is when the run happened in Airflow)."""
+        return cast(JobRunQuerySet, self.order_by("-created_at", "-id"))
+
+    # The three answers a record's page needs, one meaning each; chain them after
+    # for_object() / for_job() / for_dag(), e.g. ``JobRun.objects.for_object(fa).for_job(job).current()``.
+
+    def current(self) -> JobRun | None:
+        """The run going on now: the newest queued or running one (None when nothing is)."""
+        return self.active().newest_first().first()
+
+    def newest(self) -> JobRun | None:
+        """The newest run, whatever its state (None when there is none; QuerySet.latest() raises)."""
+        return self.newest_first().first()
+
+    def current_or_newest(self) -> JobRun | None:
+        """``current() or newest()`` in one query: what a record's widget shows."""
+        going_on_first = Case(When(state__in=ACTIVE_STATES, then=Value(0)), default=Value(1))
+        shown: JobRun | None = self.order_by(going_on_first, "-created_at", "-id").first()
+        return shown
+
+    def last_success(self, obj: models.Model | None = None, dag_id: str | None = None) -> JobRun | None:
+        """The newest successful run (of ``obj``, in ``dag_id``, when given)."""
+        runs = self if obj is None else self.for_object(obj)
         if dag_id is not None:
-            runs = runs.filter(dag_id=dag_id)
-        return cast("JobRun | None", runs.order_by("-created_at", "-id").first())
+            runs = runs.for_dag(dag_id)
+        return cast(JobRunQuerySet, runs.filter(state=RunState.SUCCESS)).newest_first().first()
 
 
 JobRunManager = models.Manager.from_queryset(JobRunQuerySet)
@@ -121,16 +150,13 @@ JobRunManager = models.Manager.from_queryset(JobRunQuerySet)
 class JobRun(models.Model):
     """One DAG run, as last read from Airflow, wherever it was started."""
 
-    class State(models.TextChoices):
-        QUEUED = QUEUED, _("queued")
-        RUNNING = RUNNING, _("running")
-        SUCCESS = SUCCESS, _("success")
-        FAILED = FAILED, _("failed")
+    #: The states a run can be in (also ``airflow_client.states.RunState``).
+    State = RunState
 
     environment = models.CharField(_("environment"), max_length=100)
     dag_id = models.CharField(_("DAG id"), max_length=250)
     dag_run_id = models.CharField(_("run id"), max_length=250)
-    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=QUEUED)
+    state = models.CharField(_("state"), max_length=20, choices=RunState.choices, default=RunState.QUEUED)
     run_type = models.CharField(_("run type"), max_length=50, blank=True)
     #: None = Airflow did not say (Airflow 2), as opposed to an empty value.
     triggered_by = models.CharField(_("triggered by"), max_length=50, null=True, blank=True)  # noqa: DJ001

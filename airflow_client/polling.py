@@ -16,18 +16,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.db import models
-from django.db.models import Case, Value, When
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.text import slugify
-from django.utils.translation import gettext, gettext_lazy, ngettext
+from django.utils.translation import gettext, ngettext
 
 from airflow_client import services
 from airflow_client.conf import get_settings
 from airflow_client.exceptions import AirflowClientError
-from airflow_client.mixins import CACHE_ATTR, current_job_run, last_job_success, latest_job_run
-from airflow_client.models import ACTIVE_STATES, JobRun, JobTrigger
-from airflow_client.transports.base import SUCCESS
+from airflow_client.mixins import current_job_run, is_prefetched, last_job_success, latest_job_run
+from airflow_client.models import JobRun, JobRunQuerySet, JobTrigger
 
 if TYPE_CHECKING:
     from airflow_client.jobs import Job
@@ -129,49 +127,19 @@ def confirm_question(job: Job) -> str:
     return gettext("Start “%(job)s” now?") % {"job": job.label}
 
 
-def _prefetched(obj: models.Model) -> bool:
-    return CACHE_ATTR in obj.__dict__
-
-
-def _of_this_environment(run: JobRun | None, job: Job) -> bool:
-    """Whether prefetch_job_runs' answer holds for ``job``.
-
-    The prefetch is per DAG across environments: its newest (active) run is the
-    Job's too when it is in the Job's environment, or when there is none at all.
-    """
-    return run is None or run.environment == job.environment
-
-
 def current_run(job: Job, obj: models.Model) -> JobRun | None:
-    """The run the widget is about: the newest active one if any, else the newest (one query).
-
-    Records passed through prefetch_job_runs are answered from that cache.
-    """
-    if _prefetched(obj):
-        cached = current_job_run(obj, job.dag_id) or latest_job_run(obj, job.dag_id)
-        if _of_this_environment(cached, job):
-            return cached
-    active_first = Case(When(state__in=ACTIVE_STATES, then=Value(0)), default=Value(1))
-    run: JobRun | None = (
-        JobRun.objects.for_object(obj).for_job(job).order_by(active_first, "-created_at", "-id").first()
-    )
-    return run
+    """The run the widget is about: the one going on now, else the newest (answered from
+    prefetch_job_runs when the record went through it)."""
+    if is_prefetched(obj):
+        where = {"environment": job.environment}
+        return current_job_run(obj, job.dag_id, **where) or latest_job_run(obj, job.dag_id, **where)
+    runs: JobRunQuerySet = JobRun.objects.for_object(obj)
+    return runs.for_job(job).current_or_newest()
 
 
 def last_success(job: Job, obj: models.Model) -> JobRun | None:
     """The newest successful run of the Job (its DAG in its environment) for ``obj``."""
-    if _prefetched(obj):
-        cached = last_job_success(obj, job.dag_id)
-        if _of_this_environment(cached, job):
-            return cached
-    run: JobRun | None = (
-        JobRun.objects.for_object(obj)
-        .for_job(job)
-        .filter(state=SUCCESS)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    return run
+    return last_job_success(obj, job.dag_id, environment=job.environment)
 
 
 def _current(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | None]:
@@ -292,21 +260,6 @@ def widget_context(
         "notice": notice,
         "next": next_url,
     }
-
-
-#: Airflow's run states in words (the colour comes from the ac-state-* CSS class).
-STATE_LABELS = {
-    "queued": gettext_lazy("Queued"),
-    "running": gettext_lazy("Running"),
-    "success": gettext_lazy("Succeeded"),
-    "failed": gettext_lazy("Failed"),
-}
-
-
-def state_label(state: str | None) -> str:
-    if not state:
-        return gettext("Never run")
-    return str(STATE_LABELS.get(state, state.replace("_", " ").capitalize()))
 
 
 def format_duration(value: timedelta | None) -> str:

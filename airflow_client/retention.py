@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-from airflow_client.transports.base import FINISHED_STATES, SUCCESS
+from airflow_client.states import FINISHED_STATES, RunState
 
 if TYPE_CHECKING:
     from airflow_client.models import JobRun
@@ -38,7 +38,7 @@ class RetentionPolicy(abc.ABC):
         """``runs`` of one record in one DAG, newest first -> the ones to delete."""
         if not self.deletes:
             return []
-        newest_success = next((run for run in runs if run.state == SUCCESS), None)
+        newest_success = next((run for run in runs if run.state == RunState.SUCCESS), None)
         return [
             run
             for run in self.candidates(runs, now or timezone.now())

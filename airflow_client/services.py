@@ -39,8 +39,9 @@ from airflow_client.exceptions import (
 from airflow_client.jobs import Job, conf_pk, get_job
 from airflow_client.models import JobRecord, JobRun, JobSlot, JobTrigger, content_key
 from airflow_client.signals import run_state_changed
+from airflow_client.states import FINISHED_STATES, RunState
 from airflow_client.transports import get_transport
-from airflow_client.transports.base import FAILED, FINISHED_STATES, DagRun, LogChunk, TaskInstance
+from airflow_client.transports.base import DagRun, LogChunk, TaskInstance
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -680,8 +681,8 @@ def _record_gone(job_run: JobRun) -> JobRun:
     counts as failed; a finished one keeps its outcome (Airflow cleans up old runs)."""
     queryset = JobRun.objects.filter(pk=job_run.pk)
     queryset.update(refresh_error=GONE_MESSAGE)
-    old_state = _set_state(queryset.exclude(state__in=FINISHED_STATES), FAILED)
-    if _reread(job_run) and job_run.state == FAILED:  # not a success kept as it was
+    old_state = _set_state(queryset.exclude(state__in=FINISHED_STATES), RunState.FAILED)
+    if _reread(job_run) and job_run.state == RunState.FAILED:  # not a success kept as it was
         _after_change(job_run, old_state)
     return job_run
 

@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from airflow_client.models import JobRecord, JobRun, record_prefetches
-from airflow_client.polling import format_duration, state_label
+from airflow_client.polling import format_duration
 
 
 def annotate_for_sorting(runs: models.QuerySet[JobRun]) -> models.QuerySet[JobRun]:
@@ -181,4 +181,4 @@ def csv_response(request: HttpRequest, runs: models.QuerySet[JobRun]) -> Streami
     return response
 
 
-__all__ = ["JobRunTable", "annotate_for_sorting", "csv_response", "linked_records", "state_label"]
+__all__ = ["JobRunTable", "annotate_for_sorting", "csv_response", "linked_records"]

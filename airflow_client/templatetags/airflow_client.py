@@ -16,7 +16,8 @@ from django.utils.safestring import SafeString
 
 from airflow_client.exceptions import UnknownJob
 from airflow_client.jobs import Job, jobs_for_model
-from airflow_client.polling import Widget, format_duration, look_up, next_uid, state_label, widget_context
+from airflow_client.polling import Widget, format_duration, look_up, next_uid, widget_context
+from airflow_client.states import state_label
 
 register = template.Library()
 logger = logging.getLogger(__name__)

@@ -90,3 +90,35 @@ def test_prefetch_mixed_models(finding_aid: Any, collection: Any) -> None:
 def test_collection_without_runs_has_none(collection: Any) -> None:
     (same,) = prefetch_job_runs(Collection.objects.all())
     assert latest_job_run(same) is None
+
+
+def test_current_newest_and_last_success_chain_per_job(finding_aid: Any) -> None:
+    from tests.testapp.airflow_jobs import IndexFindingAid
+
+    job = IndexFindingAid()
+    success = make_run(finding_aid, state="success", age=3 * DAY)
+    failure = make_run(finding_aid, state="failed", age=2 * DAY)
+    make_run(finding_aid, state="success", age=DAY, environment="other")  # same DAG, another Airflow
+    runs = JobRun.objects.for_object(finding_aid).for_job(job)
+    assert runs.current() is None
+    assert runs.newest() == failure
+    assert runs.current_or_newest() == failure
+    assert runs.last_success() == success
+    running = make_run(finding_aid, state="running", age=4 * DAY)  # older, but going on now
+    assert runs.current() == running
+    assert runs.newest() == failure
+    assert runs.current_or_newest() == running
+
+
+def test_prefetch_tells_environments_apart(finding_aid: Any) -> None:
+    here = make_run(finding_aid, state="success", age=2 * DAY)
+    elsewhere = make_run(finding_aid, state="running", age=DAY, environment="other")
+    (aid,) = prefetch_job_runs([FindingAid.objects.get(pk=finding_aid.pk)])
+    assert current_job_run(aid, "index_finding_aid", environment="default") is None
+    assert current_job_run(aid, "index_finding_aid", environment="other") == elsewhere
+    assert latest_job_run(aid, "index_finding_aid", environment="default") == here
+    assert last_job_success(aid, "index_finding_aid", environment="other") is None
+    # Without the prefetch the same questions get the same answers.
+    assert current_job_run(finding_aid, "index_finding_aid", environment="default") is None
+    assert latest_job_run(finding_aid, "index_finding_aid", environment="default") == here
+    assert last_job_success(finding_aid, "index_finding_aid", environment="other") is None
