@@ -1,38 +1,66 @@
 """django-airflow-client: start Airflow DAG runs for Django records and follow them.
 
-The public API is importable from here; names are resolved lazily so that
-importing ``airflow_client`` (e.g. in settings) never touches the app registry.
+The public API is importable from here. At run time each name is imported on
+first use, so importing ``airflow_client`` (from settings, or from the DAG-side
+``airflow_client.callbacks`` inside Airflow, where Django is absent) loads
+nothing else. Type checkers read the real names from the imports below.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-_LAZY = {
+if TYPE_CHECKING:  # `X as X`: an explicit re-export
+    from airflow_client.exceptions import (
+        AirflowClientError as AirflowClientError,
+        AirflowUnavailable as AirflowUnavailable,
+        AlreadyRunning as AlreadyRunning,
+        InvalidConf as InvalidConf,
+        TriggerFailed as TriggerFailed,
+        UnknownJob as UnknownJob,
+    )
+    from airflow_client.jobs import Job as Job, register as register
+    from airflow_client.models import JobRun as JobRun, JobTrigger as JobTrigger
+    from airflow_client.services import (
+        refresh as refresh,
+        trigger as trigger,
+        trigger_on_commit as trigger_on_commit,
+    )
+    from airflow_client.syncing import SyncReport as SyncReport, sync as sync
+
+#: Where each public name lives (a test checks this map against the imports above).
+_HOMES = {
     "AirflowClientError": "airflow_client.exceptions",
     "AirflowUnavailable": "airflow_client.exceptions",
     "AlreadyRunning": "airflow_client.exceptions",
+    "InvalidConf": "airflow_client.exceptions",
     "TriggerFailed": "airflow_client.exceptions",
     "UnknownJob": "airflow_client.exceptions",
-    "InvalidConf": "airflow_client.exceptions",
-    "trigger": "airflow_client.services",
-    "trigger_on_commit": "airflow_client.services",
-    "refresh": "airflow_client.services",
-    "sync": "airflow_client.syncing",  # not sync.py: importing it would shadow sync()
-    "JobRun": "airflow_client.models",
-    "JobTrigger": "airflow_client.models",
     "Job": "airflow_client.jobs",
     "register": "airflow_client.jobs",
+    "JobRun": "airflow_client.models",
+    "JobTrigger": "airflow_client.models",
+    "refresh": "airflow_client.services",
+    "trigger": "airflow_client.services",
+    "trigger_on_commit": "airflow_client.services",
+    "SyncReport": "airflow_client.syncing",
+    "sync": "airflow_client.syncing",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", *_HOMES]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
         raise AttributeError(f"module 'airflow_client' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # the next access is a plain attribute read
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

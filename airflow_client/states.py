@@ -10,8 +10,7 @@ from typing import cast
 
 from django.db import models
 from django.utils.functional import Promise
-from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _
 
 __all__ = ["ACTIVE_STATES", "FINISHED_STATES", "RunState", "state_label"]
 

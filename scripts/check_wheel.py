@@ -6,6 +6,7 @@ an installed copy of the app breaks while the checkout works.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,8 @@ def main() -> int:
             cwd=ROOT,
             check=True,
         )
+        # setuptools leaves its egg-info beside the package; it would shadow the installed metadata.
+        shutil.rmtree(ROOT / "django_airflow_client.egg-info", ignore_errors=True)
         (wheel,) = Path(out).glob("*.whl")
         names = zipfile.ZipFile(wheel).namelist()
     missing = [want for want in REQUIRED if not any(name.startswith(want) for name in names)]
