@@ -97,9 +97,12 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
             self.filter(job_records__content_type=content_type, job_records__object_id=object_id),
         )
 
-    def for_job(self, job: Job) -> JobRunQuerySet:
-        """Runs of ``job``'s DAG in ``job``'s environment."""
-        return self.for_dag(job.dag_id, environment=job.environment)
+    def for_job(self, job: type[Job] | Job | str) -> JobRunQuerySet:
+        """Runs of a registered Job (class, instance or dag_id): its DAG in its environment."""
+        from airflow_client.jobs import Job, get_job  # jobs sits above models
+
+        found = job if isinstance(job, Job) else get_job(job)
+        return self.for_dag(found.dag_id, environment=found.environment)
 
     def for_dag(self, dag_id: str, *, environment: str | None = None) -> JobRunQuerySet:
         """Runs of ``dag_id`` (in ``environment`` when given: one DAG id may live in several Airflows)."""
