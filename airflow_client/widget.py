@@ -35,7 +35,16 @@ from airflow_client.models import JobRun, JobRunQuerySet, JobTrigger
 if TYPE_CHECKING:
     from airflow_client.jobs import Job
 
-__all__ = ["WIDGET_TEMPLATE", "Widget", "fingerprint", "look_up", "poll"]
+__all__ = [
+    "WIDGET_TEMPLATE",
+    "Widget",
+    "confirm_question",
+    "fingerprint",
+    "look_up",
+    "poll",
+    "safe_next",
+    "unchanged",
+]
 
 #: the widget's outer template; its pieces are included from ``airflow_client/widget/``.
 WIDGET_TEMPLATE = "airflow_client/widget.html"
