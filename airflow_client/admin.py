@@ -26,6 +26,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from airflow_client import services
+from airflow_client.display import airflow_url
 from airflow_client.exceptions import AirflowClientError, AlreadyRunning
 from airflow_client.jobs import Job, get_job
 from airflow_client.models import JobRecord, JobRun, JobTrigger, record_prefetches
@@ -56,9 +57,8 @@ def _records_html(owner: JobRun | JobTrigger) -> SafeString:
 
 
 def _airflow_link(job_run: JobRun) -> SafeString:
-    try:
-        url = services.run_url(job_run)
-    except AirflowClientError:
+    url = airflow_url(job_run)
+    if not url:
         return format_html("{}", "-")
     return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("Open in Airflow"))
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
 
-__all__ = ["Job", "all_jobs", "autodiscover", "conf_pk", "get_job", "jobs_for_model", "register"]
+__all__ = ["Job", "all_jobs", "autodiscover", "conf_pk", "find_job", "get_job", "jobs_for_model", "register"]
 
 
 class Job:
@@ -152,6 +152,23 @@ def get_job(job: type[Job] | Job | str) -> Job:
 def jobs_for_model(model_or_instance: type[models.Model] | models.Model) -> list[Job]:
     model = model_or_instance if isinstance(model_or_instance, type) else type(model_or_instance)
     return [job for job in all_jobs() if job.matches_model(model)]
+
+
+def find_job(model: type[models.Model] | models.Model | str, dag_id: str) -> Job:
+    """The Job of ``dag_id`` for a model (class, instance or "app_label.model" label).
+
+    Not get_job(dag_id): two models may each have a Job of one DAG, and the
+    record's model tells them apart. Raises UnknownJob when there is none.
+    """
+    if isinstance(model, str):
+        try:
+            model = apps.get_model(model)
+        except (LookupError, ValueError):
+            raise UnknownJob(f"No model {model!r} is installed.") from None
+    for job in jobs_for_model(model):
+        if job.dag_id == dag_id:
+            return job
+    raise UnknownJob(f"No Job with dag_id {dag_id!r} is registered for {model._meta.label}.")
 
 
 def jobs_for_dag(dag_id: str, environment: str) -> list[Job]:

@@ -59,7 +59,7 @@ class KeepAll(RetentionPolicy):
 
 
 class KeepLatest(RetentionPolicy):
-    """Keep the newest success and the newest run; drop the rest (Cinco's rule)."""
+    """Keep the newest success and the newest run; drop the rest."""
 
     def candidates(self, runs: Sequence[JobRun], now: datetime) -> list[JobRun]:
         return list(runs[1:])

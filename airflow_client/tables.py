@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, gettext_lazy as _
 
+from airflow_client.display import format_duration
 from airflow_client.models import JobRecord, JobRun, record_prefetches
-from airflow_client.polling import format_duration
 
 
 def annotate_for_sorting(runs: models.QuerySet[JobRun]) -> models.QuerySet[JobRun]:

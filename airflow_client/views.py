@@ -20,10 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 from django_filters.views import FilterView
@@ -31,26 +29,15 @@ from django_htmx.http import HttpResponseClientRefresh, HttpResponseStopPolling,
 from django_tables2 import SingleTableMixin
 
 from airflow_client import services
-from airflow_client.exceptions import AirflowClientError, AlreadyRunning, TriggerFailed
+from airflow_client.display import airflow_url
+from airflow_client.exceptions import AirflowClientError, AlreadyRunning, TriggerFailed, UnknownJob
 from airflow_client.filters import JobRunFilter
-from airflow_client.jobs import Job, jobs_for_model
+from airflow_client.jobs import Job, find_job
 from airflow_client.models import JobRun, JobTrigger
-from airflow_client.polling import (
-    UID_RE,
-    Widget,
-    airflow_link,
-    confirm_question,
-    is_polling,
-    look_up,
-    next_uid,
-    poll,
-    poll_tag,
-    widget_context,
-)
 from airflow_client.tables import JobRunTable, annotate_for_sorting, csv_response
+from airflow_client.widget import Widget, confirm_question, look_up, poll, safe_next, unchanged
 
 VIEW_PERMISSION = "airflow_client.view_jobrun"
-WIDGET_TEMPLATE = "airflow_client/widget.html"
 
 _V = TypeVar("_V", bound=Callable[..., HttpResponseBase])
 
@@ -81,10 +68,10 @@ def _job_and_model(model: str, dag_id: str) -> tuple[Job, type[models.Model]]:
         model_class = apps.get_model(model)
     except (LookupError, ValueError):
         raise Http404(gettext("No such kind of record.")) from None
-    for job in jobs_for_model(model_class):
-        if job.dag_id == dag_id:
-            return job, model_class
-    raise Http404(gettext("No such job for this kind of record."))
+    try:
+        return find_job(model_class, dag_id), model_class
+    except UnknownJob:
+        raise Http404(gettext("No such job for this kind of record.")) from None
 
 
 def _pk(model_class: type[models.Model], object_id: str) -> Any:
@@ -92,19 +79,6 @@ def _pk(model_class: type[models.Model], object_id: str) -> Any:
         return model_class._meta.pk.to_python(object_id)
     except ValidationError:
         raise Http404(gettext("No such record.")) from None
-
-
-def _uid(value: str | None, request: HttpRequest) -> str:
-    return value if value and UID_RE.match(value) else next_uid(request)
-
-
-def safe_next(request: HttpRequest, value: str | None) -> str:
-    """``value`` when it is a URL of this site, else an empty string."""
-    if value and url_has_allowed_host_and_scheme(
-        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return value
-    return ""
 
 
 @_guarded
@@ -115,23 +89,15 @@ def status(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Htt
     pk = _pk(model_class, object_id)
     # An unsaved stand-in is enough to find the run; the record is only read when rendering.
     run, starting = poll(job, model_class(pk=pk), request.GET.get("run"))
-    if is_polling(run, starting) and request.GET.get("tag") == poll_tag(run, starting):
+    if unchanged(request, run, starting):
         # Not 304: htmx 2 swaps a 304's empty body in; 204 it ignores, and polling goes on.
         return HttpResponse(status=204)
     obj = model_class._default_manager.filter(pk=pk).first()
     if obj is None:
         # The record is gone: a 404 would leave htmx polling forever; this removes the widget.
         return HttpResponseStopPolling("")
-    widget = Widget(
-        job,
-        obj,
-        _uid(request.GET.get("uid"), request),
-        compact=bool(request.GET.get("compact")),
-        run=run,
-        starting=starting,
-    )
-    context = widget_context(widget, request=request, next_url=safe_next(request, request.GET.get("next")))
-    html = render_to_string(WIDGET_TEMPLATE, context, request=request)
+    widget = Widget.from_request(request, job, obj, run=run, starting=starting)
+    html = widget.render(request)
     return HttpResponse(html) if widget.polling else HttpResponseStopPolling(html)
 
 
@@ -152,51 +118,13 @@ def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Ht
             "airflow_client/confirm.html",
             {"job": job, "obj": obj, "question": confirm_question(job), "next": next_url},
         )
-    run: JobRun | None = None
-    notice = ""
-    level = messages.SUCCESS
-    try:
-        user = request.user if isinstance(request.user, AbstractBaseUser) else None
-        run = services.trigger(job, obj, user=user)
-        text = gettext("Started “%(job)s” for “%(record)s”.") % {"job": job.label, "record": obj}
-    except AlreadyRunning as exc:
-        run = exc.job_run
-        notice = text = gettext("A run of “%(job)s” is already going on for this record.") % {
-            "job": job.label
-        }
-        level = messages.WARNING
-    except TriggerFailed as exc:
-        if exc.job_trigger.outcome == JobTrigger.Outcome.UNKNOWN:
-            # The request may have got through: the widget shows the run as starting until Airflow says.
-            notice = text = gettext(
-                "Airflow did not confirm in time that “%(job)s” started; the run may have started."
-            ) % {"job": job.label}
-            level = messages.WARNING
-        elif exc.error is not None:
-            notice = text = gettext("Airflow did not start the run: %(reason)s") % {
-                "reason": exc.error.detail
-            }
-            level = messages.ERROR
-        else:  # refused on this side, e.g. an earlier trigger of the record is still unanswered
-            notice = text = gettext("The run could not be started: %(reason)s") % {"reason": exc}
-            level = messages.ERROR
-    except AirflowClientError as exc:  # e.g. InvalidConf from the Job's get_conf
-        notice = text = gettext("The run could not be started: %(reason)s") % {"reason": exc}
-        level = messages.ERROR
+    run, notice, level, text = _start(request, job, obj)
     if request.htmx:  # type: ignore[attr-defined]
         starting = None
         if run is None:
             run, starting = look_up(job, obj)
-        widget = Widget(
-            job,
-            obj,
-            _uid(request.POST.get("uid"), request),
-            compact=bool(request.POST.get("compact")),
-            run=run,
-            starting=starting,
-        )
-        context = widget_context(widget, request=request, notice=notice, next_url=next_url)
-        response = render(request, WIDGET_TEMPLATE, context)
+        widget = Widget.from_request(request, job, obj, run=run, starting=starting)
+        response = HttpResponse(widget.render(request, notice=notice))
         # Other widgets of this record and Job on the page (e.g. a compact one) look again.
         # Sent on receipt, while the form is still in the page for the event to bubble up.
         return trigger_client_event(response, widget.changed_event)
@@ -206,6 +134,33 @@ def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Ht
     if run is not None:
         return redirect("airflow_client:run_detail", pk=run.pk)
     return redirect(reverse("airflow_client:run_list"))
+
+
+def _start(request: HttpRequest, job: Job, obj: models.Model) -> tuple[JobRun | None, str, int, str]:
+    """Trigger, and say how it went: (the run if any, the widget's notice, message level, message)."""
+    try:
+        user = request.user if isinstance(request.user, AbstractBaseUser) else None
+        run = services.trigger(job, obj, user=user)
+    except AlreadyRunning as exc:
+        text = gettext("A run of “%(job)s” is already going on for this record.") % {"job": job.label}
+        return exc.job_run, text, messages.WARNING, text
+    except TriggerFailed as exc:
+        if exc.job_trigger.outcome == JobTrigger.Outcome.UNKNOWN:
+            # The request may have got through: the widget shows the run as starting until Airflow says.
+            text = gettext(
+                "Airflow did not confirm in time that “%(job)s” started; the run may have started."
+            ) % {"job": job.label}
+            return None, text, messages.WARNING, text
+        if exc.error is not None:
+            text = gettext("Airflow did not start the run: %(reason)s") % {"reason": exc.error.detail}
+        else:  # refused on this side, e.g. an earlier trigger of the record is still unanswered
+            text = gettext("The run could not be started: %(reason)s") % {"reason": exc}
+        return None, text, messages.ERROR, text
+    except AirflowClientError as exc:  # e.g. InvalidConf from the Job's get_conf
+        text = gettext("The run could not be started: %(reason)s") % {"reason": exc}
+        return None, text, messages.ERROR, text
+    text = gettext("Started “%(job)s” for “%(record)s”.") % {"job": job.label, "record": obj}
+    return run, "", messages.SUCCESS, text
 
 
 # --- job history --------------------------------------------------------------------------------
@@ -276,7 +231,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "trigger_response": _pretty(run.job_trigger.response) if run.job_trigger else "",
         "tasks": [_task_row(run, task) for task in tasks],
         "tasks_error": tasks_error,
-        "airflow_url": airflow_link(run),
+        "airflow_url": airflow_url(run),
     }
     return render(request, "airflow_client/run_detail.html", context)
 

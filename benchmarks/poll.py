@@ -29,7 +29,7 @@ from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from airflow_client.models import JobRecord, JobRun  # noqa: E402
-from airflow_client.polling import poll_tag  # noqa: E402
+from airflow_client.widget import fingerprint  # noqa: E402
 from tests.testapp.models import FindingAid  # noqa: E402
 
 POLLS = 200
@@ -68,7 +68,7 @@ def measure(client: Client, record: FindingAid) -> tuple[float, int]:
         "airflow_client:status",
         kwargs={"model": "testapp.findingaid", "dag_id": "index_finding_aid", "object_id": str(record.pk)},
     )
-    url += f"?uid=1&tag={poll_tag(run)}&run={run.pk}"
+    url += f"?uid=1&tag={fingerprint(run)}&run={run.pk}"
     timings = []
     for _ in range(POLLS):
         started = time.perf_counter()

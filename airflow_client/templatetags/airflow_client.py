@@ -9,15 +9,15 @@ import django
 from django import template
 from django.conf import settings
 from django.db import models
-from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from airflow_client.display import format_duration
 from airflow_client.exceptions import UnknownJob
-from airflow_client.jobs import Job, jobs_for_model
-from airflow_client.polling import Widget, format_duration, look_up, next_uid, widget_context
+from airflow_client.jobs import Job, find_job, jobs_for_model
 from airflow_client.states import state_label
+from airflow_client.widget import Widget
 
 register = template.Library()
 logger = logging.getLogger(__name__)
@@ -30,8 +30,6 @@ if django.VERSION < (6, 0):  # pragma: no cover - Django 5.2 only
 
     register.tags.update(_partials.tags)
 
-WIDGET_TEMPLATE = "airflow_client/widget.html"
-
 
 @register.simple_tag(takes_context=True)
 def airflow_status(
@@ -42,31 +40,25 @@ def airflow_status(
 ) -> SafeString:
     """One widget per Job registered for ``obj``'s model, or only the Job of dag_id ``job``."""
     request = context.get("request")
-    parts = []
-    for each in _jobs(obj, job):
-        run, starting = look_up(each, obj)
-        widget = Widget(each, obj, next_uid(request), compact=bool(compact), run=run, starting=starting)
-        parts.append(
-            render_to_string(WIDGET_TEMPLATE, widget_context(widget, request=request), request=request)
-        )
-    # render_to_string returns SafeStrings, which format_html_join leaves as they are.
+    parts = [
+        Widget.on_page(request, each, obj, compact=bool(compact)).render(request) for each in _jobs(obj, job)
+    ]
+    # Widget.render returns SafeStrings, which format_html_join leaves as they are.
     return format_html_join("", "{}", ((part,) for part in parts))
 
 
 def _jobs(obj: models.Model, dag_id: str | None) -> list[Job]:
     """obj's Jobs, or the one of them for ``dag_id`` (two models may each have a Job of one DAG)."""
-    jobs = jobs_for_model(obj)
     if dag_id is None:
-        return jobs
-    for job in jobs:
-        if job.dag_id == dag_id:
-            return [job]
-    message = f"No Job with dag_id {dag_id!r} is registered for {obj._meta.label}."
-    if settings.DEBUG:
-        raise UnknownJob(message)
-    # A page must not fail over a widget: in production the widget is left out, and logged.
-    logger.warning("{%% airflow_status %%}: %s", message)
-    return []
+        return jobs_for_model(obj)
+    try:
+        return [find_job(obj, dag_id)]
+    except UnknownJob as exc:
+        if settings.DEBUG:
+            raise
+        # A page must not fail over a widget: in production the widget is left out, and logged.
+        logger.warning("{%% airflow_status %%}: %s", exc)
+        return []
 
 
 @register.simple_tag

@@ -113,7 +113,7 @@ def airflow3(settings: Any) -> Iterator[type[Job]]:
 
 
 class KeepLatestIndex(Job):
-    """A Job with Cinco's retention rule (the test app's Jobs keep everything)."""
+    """A Job that keeps the newest success and the newest run (the test app's Jobs keep everything)."""
 
     dag_id = "index_latest"
     model = "testapp.FindingAid"

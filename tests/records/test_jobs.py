@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission, User
 
 from airflow_client.checks_jobs import check_jobs
 from airflow_client.exceptions import UnknownJob
-from airflow_client.jobs import Job, all_jobs, get_job, jobs_for_model, register, unregister
+from airflow_client.jobs import Job, all_jobs, find_job, get_job, jobs_for_model, register, unregister
 from tests.testapp.airflow_jobs import HarvestCollection, IndexFindingAid, PublishFindingAid
 from tests.testapp.models import Collection, FindingAid
 
@@ -55,6 +55,29 @@ def test_ambiguous_dag_id_asks_for_the_class(temporary_jobs: list[type[Job]]) ->
     with pytest.raises(UnknownJob, match="IndexCollection"):
         get_job("index_finding_aid")
     assert isinstance(get_job(IndexCollection), IndexCollection)
+
+
+def test_find_job_by_model_instance_or_label(temporary_jobs: list[type[Job]]) -> None:
+    @register
+    class IndexCollection(Job):  # a second Job of the DAG, for another model
+        dag_id = "index_finding_aid"
+        model = "testapp.Collection"
+        conf_key = "collection_id"
+
+    temporary_jobs.append(IndexCollection)
+    assert isinstance(find_job(FindingAid, "index_finding_aid"), IndexFindingAid)
+    assert isinstance(find_job(FindingAid(title="x"), "index_finding_aid"), IndexFindingAid)
+    assert isinstance(find_job("testapp.findingaid", "index_finding_aid"), IndexFindingAid)
+    assert isinstance(find_job(Collection, "index_finding_aid"), IndexCollection)
+
+
+def test_find_job_names_what_it_did_not_find() -> None:
+    with pytest.raises(UnknownJob, match=r"'harvest_collection' is registered for testapp\.FindingAid"):
+        find_job(FindingAid, "harvest_collection")  # a Job of that DAG exists, for another model
+    with pytest.raises(UnknownJob, match=r"'testapp\.nothing'"):
+        find_job("testapp.nothing", "index_finding_aid")
+    with pytest.raises(UnknownJob, match="'not a label'"):
+        find_job("not a label", "index_finding_aid")
 
 
 def test_jobs_for_model_and_instance() -> None:

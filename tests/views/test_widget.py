@@ -18,8 +18,8 @@ from airflow_client.exceptions import AirflowTimeout, UnknownJob
 from airflow_client.jobs import Job, register, unregister
 from airflow_client.mixins import prefetch_job_runs
 from airflow_client.models import JobRecord, JobRun, JobTrigger
-from airflow_client.polling import poll_tag
 from airflow_client.transports.fake import FakeAirflow, FakeTransport
+from airflow_client.widget import fingerprint
 from tests.testapp.models import FindingAid
 from tests.views.conftest import make_run
 
@@ -122,7 +122,7 @@ def test_poll_of_a_finished_run_answers_286_with_the_final_widget(client: Client
 def test_unchanged_poll_gets_a_short_answer(client: Client, operator, finding_aid):
     run = make_run(finding_aid, state="running")
     client.force_login(operator)
-    response = client.get(status_url(finding_aid, tag=poll_tag(run)))
+    response = client.get(status_url(finding_aid, tag=fingerprint(run)))
     assert response.status_code == 204
     assert response.content == b""
     assert not response.templates  # nothing rendered
@@ -130,7 +130,7 @@ def test_unchanged_poll_gets_a_short_answer(client: Client, operator, finding_ai
 
 def test_changed_poll_renders_and_keeps_polling(client: Client, operator, finding_aid):
     run = make_run(finding_aid, state="queued", start_date=None)
-    tag = poll_tag(run)
+    tag = fingerprint(run)
     JobRun.objects.filter(pk=run.pk).update(state="running", start_date=timezone.now())
     client.force_login(operator)
     response = client.get(status_url(finding_aid, tag=tag))
@@ -138,7 +138,7 @@ def test_changed_poll_renders_and_keeps_polling(client: Client, operator, findin
     html = response.content.decode()
     assert ">Running<" in html
     assert "every 5s" in html
-    new_tag = poll_tag(JobRun.objects.get(pk=run.pk))
+    new_tag = fingerprint(JobRun.objects.get(pk=run.pk))
     assert f"tag={new_tag}" in html  # the next poll sends the new tag back
     assert client.get(status_url(finding_aid, tag=new_tag)).status_code == 204
 
@@ -181,7 +181,7 @@ def test_queries_per_poll_do_not_grow_with_the_table(
     for size, start in ((10, 0), (10_000, 10)):
         add_history(owners, size - start - 1, start)
         run = make_run(finding_aid, state="running")
-        url = status_url(finding_aid, tag=poll_tag(run)) + f"&run={run.pk}"  # as the widget polls
+        url = status_url(finding_aid, tag=fingerprint(run)) + f"&run={run.pk}"  # as the widget polls
         asked = airflow.call_count("get_run")
         # read a moment ago: the stored state answers, and Airflow is not asked
         coalesced = queries_of(client, url)
@@ -207,7 +207,7 @@ def test_a_changed_poll_that_renders_is_constant_too(
     client: Client, operator, finding_aid, django_assert_num_queries
 ):
     run = make_run(finding_aid, state="running")
-    url = status_url(finding_aid, tag=poll_tag(run))
+    url = status_url(finding_aid, tag=fingerprint(run))
     JobRun.objects.filter(pk=run.pk).update(state="success", end_date=timezone.now())
     client.force_login(operator)
     #: the poll's 5, a pending trigger (none: the run finished), the record, last success
@@ -219,7 +219,7 @@ def test_a_changed_poll_that_renders_is_constant_too(
 def test_a_bad_run_parameter_is_ignored(client: Client, operator, finding_aid, value):
     run = make_run(finding_aid, state="running")
     client.force_login(operator)
-    response = client.get(status_url(finding_aid, tag=poll_tag(run)) + f"&run={value}")
+    response = client.get(status_url(finding_aid, tag=fingerprint(run)) + f"&run={value}")
     assert response.status_code == 204  # the current run is found without it
 
 

@@ -1,8 +1,9 @@
-"""What the status widget shows, and the polling tag that lets an unchanged poll skip rendering.
+"""The status widget: what it shows for a (record, Job) pair, how a poll finds out, and its template context.
 
-The template tag, the polling view and the trigger view all build a
-:class:`Widget` and render it with :func:`widget_context`, so the three always
-render the same thing.
+``{% airflow_status %}`` builds a :class:`Widget` with :meth:`Widget.on_page`;
+the ``status`` (poll) and ``trigger`` views rebuild it from the parameters the
+widget sent back with :meth:`Widget.from_request`. All three render it through
+:meth:`Widget.render`, so they always render the same thing.
 """
 
 from __future__ import annotations
@@ -11,18 +12,22 @@ import hashlib
 import itertools
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.db import models
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
 from django.utils.text import slugify
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 
 from airflow_client import services
 from airflow_client.conf import get_settings
+from airflow_client.display import airflow_url, htmx_seconds
 from airflow_client.exceptions import AirflowClientError
 from airflow_client.mixins import current_job_run, is_prefetched, last_job_success, latest_job_run
 from airflow_client.models import JobRun, JobRunQuerySet, JobTrigger
@@ -30,7 +35,22 @@ from airflow_client.models import JobRun, JobRunQuerySet, JobTrigger
 if TYPE_CHECKING:
     from airflow_client.jobs import Job
 
-#: what a widget suffix may look like when it comes back in a poll's query string.
+__all__ = [
+    "WIDGET_TEMPLATE",
+    "Widget",
+    "confirm_question",
+    "fingerprint",
+    "look_up",
+    "poll",
+    "safe_next",
+    "unchanged",
+]
+
+#: the widget's outer template; its pieces are included from ``airflow_client/widget/``.
+WIDGET_TEMPLATE = "airflow_client/widget.html"
+#: the poll's query parameter carrying the fingerprint of what the widget shows (short: it is in every poll).
+FINGERPRINT_PARAM = "tag"
+#: what a widget suffix may look like when it comes back in a poll or a trigger.
 UID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _fallback_counter = itertools.count(1)
 
@@ -51,6 +71,48 @@ class Widget:
     run: JobRun | None = None
     #: a trigger Airflow has not confirmed yet, shown as "Starting…" (then ``run`` is None)
     starting: JobTrigger | None = None
+    #: the page the widget sits on: a plain-form trigger sends the user back there
+    next_url: str = ""
+
+    @classmethod
+    def on_page(
+        cls, request: HttpRequest | None, job: Job, obj: models.Model, *, compact: bool = False
+    ) -> Widget:
+        """The widget ``{% airflow_status %}`` puts on a page: a fresh id suffix, what the database knows."""
+        run, starting = look_up(job, obj)
+        return cls(
+            job,
+            obj,
+            next_uid(request),
+            compact=compact,
+            run=run,
+            starting=starting,
+            next_url=request.get_full_path() if request is not None else "",
+        )
+
+    @classmethod
+    def from_request(
+        cls,
+        request: HttpRequest,
+        job: Job,
+        obj: models.Model,
+        *,
+        run: JobRun | None,
+        starting: JobTrigger | None = None,
+    ) -> Widget:
+        """The widget a poll (GET) or a trigger (POST) came from: its id suffix, variant and page come back
+        with the request (a bad or missing suffix gets a fresh one, a foreign page none)."""
+        params = request.POST if request.method == "POST" else request.GET
+        uid = params.get("uid")
+        return cls(
+            job,
+            obj,
+            uid if uid and UID_RE.match(uid) else next_uid(request),
+            compact=bool(params.get("compact")),
+            run=run,
+            starting=starting,
+            next_url=safe_next(request, params.get("next")),
+        )
 
     @property
     def model_label(self) -> str:
@@ -88,8 +150,8 @@ class Widget:
         return self.polling and not self.job.allow_concurrent
 
     @property
-    def tag(self) -> str:
-        return poll_tag(self.run, self.starting)
+    def fingerprint(self) -> str:
+        return fingerprint(self.run, self.starting)
 
     @property
     def confirm(self) -> str:
@@ -100,13 +162,57 @@ class Widget:
         return reverse("airflow_client:trigger", kwargs=self.url_args())
 
     @property
+    def status_url(self) -> str:
+        """Where the widget polls; the query brings back what :meth:`from_request` reads."""
+        query = {"uid": self.uid, FINGERPRINT_PARAM: self.fingerprint}
+        if self.run is not None and self.polling:
+            # the poll re-reads this run by key: its cost does not grow with the record's history
+            query["run"] = str(self.run.pk)
+        if self.compact:
+            query["compact"] = "1"
+        if self.next_url:
+            # a re-rendered widget must still send the user back to the page it sits on
+            query["next"] = self.next_url
+        return reverse("airflow_client:status", kwargs=self.url_args()) + "?" + urlencode(query)
+
+    @property
     def history_url(self) -> str:
         """Job history filtered to this record and DAG."""
         query = {"record_type": self.model_label, "object_id": self.object_id, "dag_id": self.job.dag_id}
         return reverse("airflow_client:run_list") + "?" + urlencode(query)
 
+    @property
+    def airflow_url(self) -> str:
+        """The shown run in Airflow's UI ("" in the compact variant, which has no room for it)."""
+        return airflow_url(self.run) if self.run is not None and not self.compact else ""
+
+    @cached_property
+    def last_success(self) -> JobRun | None:
+        """The newest success (one query, however often the template asks; none in the compact variant)."""
+        return None if self.compact else last_success(self.job, self.obj)
+
     def url_args(self) -> dict[str, str]:
         return {"model": self.model_label, "dag_id": self.job.dag_id, "object_id": self.object_id}
+
+    def can_trigger(self, request: HttpRequest | None) -> bool:
+        user = getattr(request, "user", None)
+        return bool(user and user.is_authenticated and self.job.has_trigger_permission(user, self.obj))
+
+    def context(self, request: HttpRequest | None, *, notice: str = "") -> dict[str, Any]:
+        """What widget.html and its includes read; a site's overrides may use every name here."""
+        return {
+            "widget": self,
+            "last_success": self.last_success,
+            "can_trigger": self.can_trigger(request),
+            "status_url": self.status_url,
+            "poll_interval": htmx_seconds(get_settings().poll_interval),
+            "airflow_url": self.airflow_url,
+            "notice": notice,
+            "next": self.next_url,
+        }
+
+    def render(self, request: HttpRequest | None, *, notice: str = "") -> SafeString:
+        return render_to_string(WIDGET_TEMPLATE, self.context(request, notice=notice), request=request)
 
 
 def next_uid(request: HttpRequest | None) -> str:
@@ -118,6 +224,15 @@ def next_uid(request: HttpRequest | None) -> str:
     return str(count)
 
 
+def safe_next(request: HttpRequest, value: str | None) -> str:
+    """``value`` when it is a URL of this site, else an empty string."""
+    if value and url_has_allowed_host_and_scheme(
+        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return value
+    return ""
+
+
 def confirm_question(job: Job) -> str:
     """The question asked before starting ``job``: its own, a default one, or "" (none asked)."""
     if not job.confirm:
@@ -125,6 +240,9 @@ def confirm_question(job: Job) -> str:
     if isinstance(job.confirm, str):
         return job.confirm
     return gettext("Start “%(job)s” now?") % {"job": job.label}
+
+
+# --- what the widget shows ----------------------------------------------------------------------
 
 
 def current_run(job: Job, obj: models.Model) -> JobRun | None:
@@ -154,6 +272,9 @@ def look_up(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | No
     """What a widget shows: the current run, or else a trigger Airflow has not confirmed yet."""
     run, starting = _current(job, obj)
     return (None, starting) if starting is not None else (run, None)
+
+
+# --- polling ------------------------------------------------------------------------------------
 
 
 def poll(job: Job, obj: models.Model, run_pk: str | None = None) -> tuple[JobRun | None, JobTrigger | None]:
@@ -189,7 +310,12 @@ def is_polling(run: JobRun | None, starting: JobTrigger | None) -> bool:
     return starting is not None or (run is not None and not run.finished)
 
 
-def poll_tag(run: JobRun | None, starting: JobTrigger | None = None) -> str:
+def unchanged(request: HttpRequest, run: JobRun | None, starting: JobTrigger | None) -> bool:
+    """Whether a poll may get the short answer: still polling, and its fingerprint still matches."""
+    return is_polling(run, starting) and request.GET.get(FINGERPRINT_PARAM) == fingerprint(run, starting)
+
+
+def fingerprint(run: JobRun | None, starting: JobTrigger | None = None) -> str:
     """Changes whenever what the widget shows about ``run`` (or the pending trigger) changes.
 
     Built from the shown fields rather than ``updated_at``: every read from
@@ -216,66 +342,3 @@ def refresh_quietly(run: JobRun) -> JobRun:
         return services.refresh(run)
     except AirflowClientError:
         return run
-
-
-def airflow_link(run: JobRun) -> str:
-    """The run in Airflow's UI, or "" when its environment is no longer configured."""
-    try:
-        return services.run_url(run)
-    except AirflowClientError:
-        return ""
-
-
-def widget_context(
-    widget: Widget,
-    *,
-    request: HttpRequest | None,
-    notice: str = "",
-    next_url: str | None = None,
-) -> dict[str, Any]:
-    """What widget.html needs besides the Widget itself."""
-    user = getattr(request, "user", None)
-    if next_url is None:
-        next_url = request.get_full_path() if request is not None else ""
-    status_query = {"uid": widget.uid, "tag": widget.tag}
-    if widget.run is not None and widget.polling:
-        # the poll re-reads this run by key: its cost does not grow with the record's history
-        status_query["run"] = str(widget.run.pk)
-    if widget.compact:
-        status_query["compact"] = "1"
-    if next_url:
-        # a re-rendered widget must still send the user back to the page it sits on
-        status_query["next"] = next_url
-    return {
-        "widget": widget,
-        "last_success": None if widget.compact else last_success(widget.job, widget.obj),
-        "can_trigger": bool(
-            user and user.is_authenticated and widget.job.has_trigger_permission(user, widget.obj)
-        ),
-        "status_url": reverse("airflow_client:status", kwargs=widget.url_args())
-        + "?"
-        + urlencode(status_query),
-        "poll_interval": _seconds(get_settings().poll_interval),
-        "airflow_url": airflow_link(widget.run) if widget.run is not None and not widget.compact else "",
-        "notice": notice,
-        "next": next_url,
-    }
-
-
-def format_duration(value: timedelta | None) -> str:
-    """A run's duration the way people say it: "2 h 5 min", "4 min 10 s", "12 s"."""
-    if value is None:
-        return ""
-    seconds = max(int(value.total_seconds()), 0)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return gettext("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
-    if minutes:
-        return gettext("%(m)d min %(s)d s") % {"m": minutes, "s": seconds}
-    return ngettext("%(s)d second", "%(s)d seconds", seconds) % {"s": seconds}
-
-
-def _seconds(value: float) -> str:
-    """htmx's "every Ns" wants a plain number: 5 -> "5", 0.5 -> "0.5"."""
-    return f"{value:g}"
