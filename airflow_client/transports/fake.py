@@ -16,13 +16,14 @@ when settings change); tests drive and inspect it::
 Any dag_id is known unless ``airflow.strict = True``; then only DAGs added with
 ``add_dag`` exist and others raise NotFound.
 
-Failures are queued: ``airflow.fail_next(exc)`` makes the next call raise ``exc``
-before doing anything (default AirflowUnavailable: Airflow never saw it), and
-``airflow.lose_next_answer()`` lets the next call do its work, then raise
-AirflowTimeout: the answer was lost on its way back. A trigger then has created
-its run although the caller saw a timeout, as when a real POST times out::
+Failures are queued: ``airflow.fail_next(exc)`` makes the next call, whatever it
+is, raise ``exc`` before doing anything (default AirflowUnavailable: Airflow
+never saw it). ``airflow.lose_next_answer()`` lets the next ``trigger`` (or the
+method named) do its work, then raise AirflowTimeout: the answer was lost on its
+way back. The run then exists although the caller saw a timeout, as when a real
+POST times out after reaching Airflow::
 
-    airflow.lose_next_answer()
+    airflow.lose_next_answer()            # or lose_next_answer("get_run", exc)
     ...                                    # code under test triggers a run
     assert airflow.runs("harvest")        # the run exists in Airflow all the same
 
@@ -131,8 +132,9 @@ class FakeAirflow:
             self.calls: list[tuple[str, tuple[Any, ...]]] = []
             self._dags: dict[str, Dag] = {}
             self._runs: dict[tuple[str, str], _Run] = {}
-            #: (error, after): raised instead of the call, or after it (the answer was lost).
-            self._failures: list[tuple[AirflowError, bool]] = []
+            self._failures: list[AirflowError] = []
+            #: per method: errors raised after the call did its work (the answer was lost).
+            self._lost: dict[str, list[AirflowError]] = {}
             self._seq = 0
 
     # --- DAGs ------------------------------------------------------------------------------
@@ -156,19 +158,19 @@ class FakeAirflow:
     def fail_next(self, exc: AirflowError | None = None) -> None:
         """Make the next transport call raise ``exc`` (default AirflowUnavailable); calls queue."""
         with self._lock:
-            error = exc or AirflowUnavailable("Fake Airflow cannot be reached (fail_next).")
-            self._failures.append((error, False))
+            self._failures.append(exc or AirflowUnavailable("Fake Airflow cannot be reached (fail_next)."))
 
-    def lose_next_answer(self, exc: AirflowError | None = None) -> None:
-        """Let the next transport call do its work, then raise ``exc`` (default AirflowTimeout).
+    def lose_next_answer(self, method: str = "trigger", exc: AirflowError | None = None) -> None:
+        """Let the next call of ``method`` do its work, then raise ``exc`` (default AirflowTimeout).
 
         A trigger creates its run, yet the caller sees the error: the answer was
-        lost after Airflow acted. If the call fails on its own, that error wins.
-        Queued with :meth:`fail_next`, in call order.
+        lost after Airflow acted. Several calls queue. A failure set with
+        :meth:`fail_next` comes first (the call then never happened); if the call
+        fails on its own, that error wins and the lost answer is used up.
         """
         with self._lock:
             error = exc or AirflowTimeout("Fake Airflow did not answer in time (lose_next_answer).")
-            self._failures.append((error, True))
+            self._lost.setdefault(method, []).append(error)
 
     def call_count(self, method: str) -> int:
         with self._lock:
@@ -179,17 +181,15 @@ class FakeAirflow:
         """Around a transport call: record it, then fail it if the test asked for that."""
         with self._lock:
             self.calls.append((method, args))
-            lost = None
             if self._failures:
-                error, after = self._failures.pop(0)
-                if not after:
-                    raise error
-                lost = error
-            elif self.down:
+                raise self._failures.pop(0)
+            if self.down:
                 raise AirflowUnavailable("Fake Airflow is down (down = True).")
+            lost = self._lost.get(method)
+            error = lost.pop(0) if lost else None
             yield
-            if lost is not None:
-                raise lost  # the call's work is done; only its answer goes missing
+            if error is not None:
+                raise error  # the call's work is done; only its answer goes missing
 
     # --- runs ------------------------------------------------------------------------------
 

@@ -251,17 +251,18 @@ def test_lose_next_answer_does_the_work_then_times_out(
     assert airflow.call_count("trigger") == 2
 
 
-def test_lose_next_answer_queues_with_fail_next(transport: FakeTransport, airflow: FakeAirflow) -> None:
+def test_lose_next_answer_waits_for_its_method(transport: FakeTransport, airflow: FakeAirflow) -> None:
+    airflow.lose_next_answer(exc=AirflowUnavailable("connection reset"))
+    assert transport.get_dag("harvest").dag_id == "harvest"  # not a trigger: answered
     airflow.fail_next()
-    airflow.lose_next_answer(AirflowUnavailable("connection reset"))
-    with pytest.raises(AirflowUnavailable, match="fail_next"):
+    with pytest.raises(AirflowUnavailable, match="fail_next"):  # fail_next first: nothing done
         transport.trigger("harvest", run_id="dj_1", conf={})
     assert airflow.runs() == []
     with pytest.raises(AirflowUnavailable, match="connection reset"):
         transport.trigger("harvest", run_id="dj_1", conf={})
     assert len(airflow.runs()) == 1
     # A call that fails on its own keeps its own error; the lost answer is used up.
-    airflow.lose_next_answer()
+    airflow.lose_next_answer("get_run")
     with pytest.raises(NotFound):
         transport.get_run("harvest", "nope")
     assert transport.get_run("harvest", "dj_1").run_id == "dj_1"
