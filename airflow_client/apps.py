@@ -10,7 +10,7 @@ class AirflowClientConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from airflow_client import checks, checks_jobs  # noqa: F401  (registers the system checks)
+        from airflow_client import checks  # noqa: F401  (registers the system checks)
         from airflow_client.jobs import autodiscover
 
         autodiscover()

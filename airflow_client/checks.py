@@ -1,35 +1,30 @@
-"""System checks for the AIRFLOW_* settings. Every id is listed in the README."""
+"""Every system check of the app: settings, each environment's transport, registered Jobs.
+
+Every id is listed in the README. Each transport checks its own options
+(:meth:`.Transport.check`); here they are gathered, one environment at a time.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import re
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.core import checks
 
-from airflow_client.conf import DEFAULTS, ENVIRONMENT_DEFAULTS, TRANSPORT_ALIASES, raw
+from airflow_client.conf import DEFAULTS, ENVIRONMENT_DEFAULTS, get_settings, raw
 from airflow_client.exceptions import ConfigurationError
+from airflow_client.jobs import all_jobs
+from airflow_client.transports import transport_class
+from airflow_client.transports.base import check_error as _error
 
 # Airflow's default allowed_run_id_pattern; our generated ids append "_" + 12 characters.
 RUN_ID_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.~:+-]{1,20}$")
 
 
-def _error(id_: int, msg: str, hint: str) -> checks.Error:
-    return checks.Error(msg, hint=hint, id=f"airflow_client.E{id_:03d}")
-
-
 def _warning(id_: int, msg: str, hint: str) -> checks.Warning:
     return checks.Warning(msg, hint=hint, id=f"airflow_client.W{id_:03d}")
-
-
-def _is_http_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in {"http", "https"} and bool(parts.netloc)
 
 
 @checks.register()
@@ -120,7 +115,11 @@ def _check_environment(alias: str, options: Mapping[str, Any]) -> list[checks.Ch
             )
         )
     transport = options.get("TRANSPORT", ENVIRONMENT_DEFAULTS["TRANSPORT"])
-    if not isinstance(transport, str) or not _transport_importable(transport):
+    try:
+        cls = transport_class(transport) if isinstance(transport, str) else None
+    except ConfigurationError:
+        cls = None
+    if cls is None:
         errors.append(
             _error(
                 3,
@@ -130,99 +129,46 @@ def _check_environment(alias: str, options: Mapping[str, Any]) -> list[checks.Ch
             )
         )
         return errors
-    if transport in ("rest", "fake") or transport not in TRANSPORT_ALIASES:
-        base_url = options.get("BASE_URL", "")
-        if transport == "rest" and not _is_http_url(base_url):
+    return errors + cls.check(alias, options)
+
+
+@checks.register()
+def check_jobs(**kwargs: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    environments = get_settings().environments
+    seen: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for job in all_jobs():
+        name = f"{type(job).__module__}.{type(job).__qualname__}"
+        try:
+            model = job.get_model()
+        except (LookupError, ValueError):
             errors.append(
-                _error(
-                    4,
-                    f"{where}['BASE_URL'] is {base_url!r}: an http(s) URL is required.",
-                    "The address the server uses to reach Airflow's API, e.g. 'http://127.0.0.1:8080'.",
+                checks.Error(
+                    f"Job {name} names model {job.model!r}, which is not an installed model.",
+                    hint="Set model = 'app_label.ModelName' of an installed app.",
+                    obj=type(job),
+                    id="airflow_client.E020",
                 )
             )
-    ui_url = options.get("UI_URL", "")
-    if ui_url and not _is_http_url(ui_url):
-        errors.append(
-            _error(
-                5,
-                f"{where}['UI_URL'] is {ui_url!r}: it must be an http(s) URL.",
-                "The address browsers use for Airflow's UI; leave it out to use BASE_URL.",
-            )
-        )
-    api_version = options.get("API_VERSION", "auto")
-    if api_version not in ("auto", "v1", "v2"):
-        errors.append(
-            _error(
-                6,
-                f"{where}['API_VERSION'] is {api_version!r}.",
-                "Use 'auto' (ask Airflow once), 'v1' (Airflow 2) or 'v2' (Airflow 3).",
-            )
-        )
-    if transport == "rest":
-        errors += _check_credentials(where, options)
-    timeout = options.get("TIMEOUT", ENVIRONMENT_DEFAULTS["TIMEOUT"])
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        errors.append(
-            _error(
-                10,
-                f"{where}['TIMEOUT'] must be a positive number of seconds, not {timeout!r}.",
-                "Default: 10.",
-            )
-        )
-    retries = options.get("RETRIES", ENVIRONMENT_DEFAULTS["RETRIES"])
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        errors.append(
-            _error(17, f"{where}['RETRIES'] must be an integer >= 0, not {retries!r}.", "Default: 2.")
-        )
-    if transport == "mwaa":
-        if importlib.util.find_spec("boto3") is None:
+        else:
+            seen[(job.dag_id, model._meta.label_lower)].append(name)
+        if job.environment not in environments:
             errors.append(
-                _error(
-                    8,
-                    f"{where} uses the 'mwaa' transport but boto3 is not installed.",
-                    "pip install 'django-airflow-client[mwaa]'",
+                checks.Error(
+                    f"Job {name} uses Airflow environment {job.environment!r}, which is not in "
+                    "AIRFLOW_ENVIRONMENTS.",
+                    hint=f"Known environments: {', '.join(sorted(environments)) or 'none'}.",
+                    obj=type(job),
+                    id="airflow_client.E021",
                 )
             )
-        if not options.get("ENV_NAME"):
+    for (dag_id, model_label), names in seen.items():
+        if len(names) > 1:
             errors.append(
-                _error(
-                    9,
-                    f"{where}['ENV_NAME'] is required for the 'mwaa' transport.",
-                    "The MWAA environment's name.",
+                checks.Error(
+                    f"Several Jobs start DAG {dag_id!r} for model {model_label}: {', '.join(names)}.",
+                    hint="Keep one Job per (DAG, model).",
+                    id="airflow_client.E022",
                 )
             )
     return errors
-
-
-def _check_credentials(where: str, options: Mapping[str, Any]) -> list[checks.CheckMessage]:
-    username, password, token = (options.get(k) or "" for k in ("USERNAME", "PASSWORD", "TOKEN"))
-    if token and (username or password):
-        return [
-            _error(
-                7,
-                f"{where} sets both TOKEN and USERNAME/PASSWORD.",
-                "Use TOKEN for a static bearer token, or USERNAME and PASSWORD, not both.",
-            )
-        ]
-    if not token and not (username and password):
-        return [
-            _error(
-                7,
-                f"{where} has no credentials: set USERNAME and PASSWORD (Airflow 3 token login or "
-                "Airflow 2 basic auth), or TOKEN.",
-                "Airflow 3 always needs credentials; Airflow 2 needs the basic_auth API backend enabled.",
-            )
-        ]
-    return []
-
-
-def _transport_importable(name: str) -> bool:
-    from airflow_client.transports import transport_class
-
-    if name in TRANSPORT_ALIASES:
-        return True
-    try:
-        transport_class(name)
-    except ConfigurationError:
-        return False
-    return True

@@ -318,7 +318,7 @@ def _send(job_trigger: JobTrigger) -> JobRun:
     args = {"run_id": job_trigger.run_id, "conf": job_trigger.conf, "note": job_trigger.note or None}
     try:
         try:
-            dag_run = transport.trigger(job_trigger.dag_id, **args, check_paused=False)
+            dag_run = transport.trigger(job_trigger.dag_id, **args)
             status_code = 200
         except Conflict:
             # Our own run id exists: an earlier attempt of this very trigger got through.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import os
@@ -25,13 +26,14 @@ import certifi
 import httpx
 
 from airflow_client.exceptions import (
-    AirflowError,
     AirflowTimeout,
     AirflowUnavailable,
     BadResponse,
     ConfigurationError,
 )
+from airflow_client.transports.api import configured_version
 from airflow_client.transports.payloads import error_for_status
+from airflow_client.transports.retries import NotSent, with_retries
 
 __all__ = ["ApiSession"]
 
@@ -39,7 +41,6 @@ __all__ = ["ApiSession"]
 BACKOFF_SECONDS = 0.2
 #: A fetched token is replaced this long before its ``exp`` (clock skew, slow requests).
 TOKEN_MARGIN_SECONDS = 60.0
-_VERSIONS = ("v1", "v2")
 
 
 def _jwt_expiry(token: str) -> float | None:
@@ -103,12 +104,15 @@ class ApiSession:
         self._username = str(options.get("USERNAME") or "")
         self._password = str(options.get("PASSWORD") or "")
         self._static_token = str(options.get("TOKEN") or "")
-        self._api_version = str(options.get("API_VERSION") or "auto").lower()
+        self._options = options
         #: how to wait between attempts; tests replace it to run instantly.
         self.sleep: Callable[[float], None] = time.sleep
         self._lock = threading.RLock()
         self._client: httpx.Client | None = None
-        self._version: str | None = self._api_version if self._api_version in _VERSIONS else None
+        self._version: str | None = None
+        # A wrong API_VERSION is raised by version(), at the first request (see there).
+        with contextlib.suppress(ConfigurationError):
+            self._version = configured_version(alias, options)
         self._token: str | None = None
         #: when to fetch a new token (epoch seconds); None: keep it until Airflow refuses it.
         self._token_renew_at: float | None = None
@@ -146,19 +150,18 @@ class ApiSession:
         url: str,
         *,
         retries: int | None = None,
+        action: str = "",
         **kwargs: Any,
     ) -> httpx.Response:
-        """One request, retried with backoff where that cannot do harm.
+        """One request, retried (see :mod:`.retries`) where that cannot do harm.
 
-        GETs are retried on connection errors, 429 and 5xx. Other methods only
-        when the connection could not even be opened (Airflow never saw them):
-        after that, a second POST could start a second run. Timeouts are never
-        retried: the caller has already waited TIMEOUT seconds.
+        GETs are retried on connection errors, 429 and 5xx; other methods only
+        when the connection could not even be opened (Airflow never saw them).
+        A GET's last 429/5xx is raised (``action`` prefixes its message); other
+        answers are returned, whatever their status.
         """
-        extra = self.retries if retries is None else retries
-        attempts = 1 + extra
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
+
+        def attempt() -> httpx.Response:
             try:
                 response = self._http().request(method, url, **kwargs)
             except httpx.TimeoutException as exc:
@@ -166,16 +169,20 @@ class ApiSession:
                     f"Airflow ({self.alias}) did not answer within {self.timeout:g} s."
                 ) from exc
             except httpx.ConnectError as exc:
-                if last:
-                    raise AirflowUnavailable(f"Cannot reach Airflow ({self.alias}): {exc}") from exc
+                raise NotSent(f"Cannot reach Airflow ({self.alias}): {exc}") from exc
             except httpx.HTTPError as exc:
-                if last or method != "GET":
-                    raise AirflowUnavailable(f"Lost the connection to Airflow ({self.alias}): {exc}") from exc
-            else:
-                if last or method != "GET" or not _retryable(response.status_code):
-                    return response
-            self.sleep(BACKOFF_SECONDS * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+                raise AirflowUnavailable(f"Lost the connection to Airflow ({self.alias}): {exc}") from exc
+            if method == "GET" and _retryable(response.status_code):
+                raise error_for_status(response.status_code, _body(response), action=action)
+            return response
+
+        return with_retries(
+            attempt,
+            read=method == "GET",
+            retries=self.retries if retries is None else retries,
+            pause=BACKOFF_SECONDS,
+            sleep=self.sleep,
+        )
 
     # --- API version ---------------------------------------------------------------------------
 
@@ -190,12 +197,7 @@ class ApiSession:
             return self._version
         with self._lock:
             if self._version is None:
-                if self._api_version != "auto":
-                    raise ConfigurationError(
-                        f"API_VERSION of Airflow environment {self.alias!r} is {self._api_version!r}:"
-                        " use 'auto', 'v1' or 'v2'."
-                    )
-                self._version = self._detect(retries)
+                self._version = configured_version(self.alias, self._options) or self._detect(retries)
             return self._version
 
     def _detect(self, retries: int | None) -> str:
@@ -203,11 +205,12 @@ class ApiSession:
         # server tells nothing: raise (and ask again next time) rather than guess.
         statuses = []
         for version in ("v2", "v1"):
-            response = self._send("GET", f"{self.base_url}/api/{version}/version", retries=retries)
-            if _retryable(response.status_code):
-                raise error_for_status(
-                    response.status_code, _body(response), action="Asking Airflow for its version"
-                )
+            response = self._send(
+                "GET",
+                f"{self.base_url}/api/{version}/version",
+                retries=retries,
+                action="Asking Airflow for its version",
+            )
             if response.status_code == 200 and self._release(response) is not None:
                 return version
             statuses.append(f"/api/{version}/version: HTTP {response.status_code}")
@@ -225,14 +228,6 @@ class ApiSession:
             return None
         release = data.get("version") if isinstance(data, dict) else None
         return release if isinstance(release, str) else None
-
-    def airflow_release(self) -> str | None:
-        """Airflow's release string ("3.3.2"), or None when the version endpoint fails."""
-        try:
-            response = self._send("GET", f"{self.base_url}/api/{self.version()}/version")
-        except AirflowError:
-            return None
-        return self._release(response) if response.status_code == 200 else None
 
     # --- credentials ---------------------------------------------------------------------------
 
@@ -298,14 +293,13 @@ class ApiSession:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-        auth: bool = True,
     ) -> Any:
         """Call ``/api/{version}{path}`` and return the decoded JSON answer."""
         url = f"{self.base_url}/api/{self.version()}{path}"
         kwargs: dict[str, Any] = {"params": params}
         if json is not None:
             kwargs["json"] = json
-        headers, token = self._credentials() if auth else ({}, None)
+        headers, token = self._credentials()
         response = self._send(method, url, headers=headers, **kwargs)
         if response.status_code in (401, 403) and token is not None and self._fetches_tokens:
             # Expired or revoked before its exp: get a new token once and ask again.
@@ -313,9 +307,6 @@ class ApiSession:
             headers, _token = self._credentials()
             response = self._send(method, url, headers=headers, **kwargs)
         return self._decode(response)
-
-    def get(self, path: str, params: Mapping[str, Any] | None = None, *, auth: bool = True) -> Any:
-        return self.request("GET", path, params=params, auth=auth)
 
     @staticmethod
     def _decode(response: httpx.Response) -> Any:

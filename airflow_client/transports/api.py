@@ -15,7 +15,9 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from airflow_client.exceptions import AirflowClientError, Conflict, DagPaused, NotFound
+from django.core import checks
+
+from airflow_client.exceptions import AirflowClientError, ConfigurationError, Conflict, NotFound
 from airflow_client.transports import payloads
 from airflow_client.transports.base import (
     Capabilities,
@@ -25,9 +27,26 @@ from airflow_client.transports.base import (
     RunQuery,
     TaskInstance,
     Transport,
+    check_error,
 )
 
-__all__ = ["ApiTransport"]
+__all__ = ["API_VERSION_CHOICES", "ApiTransport", "configured_version"]
+
+#: What API_VERSION may say: "auto" asks Airflow once, "v1" is Airflow 2, "v2" Airflow 3.
+API_VERSION_CHOICES = ("auto", *payloads.API_VERSIONS)
+
+
+def configured_version(alias: str, options: Mapping[str, Any]) -> str | None:
+    """The API version that API_VERSION sets, or None for "auto" (ask Airflow).
+
+    Raises ConfigurationError for any other value (system check E006 says so first).
+    """
+    value = options.get("API_VERSION") or "auto"
+    if value not in API_VERSION_CHOICES:
+        raise ConfigurationError(
+            f"API_VERSION of Airflow environment {alias!r} is {value!r}: use 'auto', 'v1' or 'v2'."
+        )
+    return None if value == "auto" else str(value)
 
 
 def dag_path(dag_id: str) -> str:
@@ -66,9 +85,24 @@ class ApiTransport(Transport):
     #: Whether task_log sends ``map_index=-1`` (Airflow's default) rather than leaving it out.
     sends_default_map_index: ClassVar[bool] = False
 
+    @classmethod
+    def check(cls, alias: str, options: Mapping[str, Any]) -> list[checks.CheckMessage]:
+        errors = super().check(alias, options)
+        try:
+            configured_version(alias, options)
+        except ConfigurationError:
+            errors.append(
+                check_error(
+                    6,
+                    f"AIRFLOW_ENVIRONMENTS[{alias!r}]['API_VERSION'] is {options.get('API_VERSION')!r}.",
+                    "Use 'auto' (ask Airflow once), 'v1' (Airflow 2) or 'v2' (Airflow 3).",
+                )
+            )
+        return errors
+
     def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
         super().__init__(alias, options)
-        #: where browsers are linked to.
+        #: where browsers are linked to (conf.environment() fills it from BASE_URL).
         self.ui_url = str(options.get("UI_URL") or "")
         self._probe_lock = threading.Lock()
         self._probe_failed_at: float | None = None
@@ -143,15 +177,8 @@ class ApiTransport(Transport):
         run_id: str,
         conf: Mapping[str, Any],
         note: str | None = None,
-        check_paused: bool = True,
     ) -> DagRun:
         version = self.api_version()
-        # A paused DAG accepts the run but leaves it queued until someone unpauses it.
-        if check_paused and self.get_dag(dag_id).is_paused:
-            raise DagPaused(
-                f"The DAG {dag_id!r} is paused in Airflow, so a new run would wait in the queue. "
-                "Unpause it in Airflow, then start the run again."
-            )
         body = payloads.trigger_body(run_id, conf, note, version)
         try:
             data = self._call("POST", f"{dag_path(dag_id)}/dagRuns", body=body)
@@ -174,15 +201,11 @@ class ApiTransport(Transport):
         """Newest first: Airflow 3 sorts on run_after, Airflow 2 on execution_date."""
         return "-run_after" if version == "v2" else "-execution_date"
 
-    def _listing_params(self, query: RunQuery, version: str, *, states: bool = True) -> dict[str, Any]:
+    def _listing_params(self, query: RunQuery, version: str) -> dict[str, Any]:
         """The filters of ``query`` as parameters of the GET run listing."""
         params: dict[str, Any] = {"order_by": self._order_by(version)}
-        if states and query.states:
-            params["state"] = list(query.states)
         if query.updated_since is not None:
             params["updated_at_gte"] = payloads.query_datetime(query.updated_since)
-        if query.conf_contains and self._capabilities_for(version).conf_filter:
-            params["conf_contains"] = query.conf_contains
         return params
 
     def _listed_runs(
@@ -201,24 +224,6 @@ class ApiTransport(Transport):
             if dag_id == "~":
                 raise
             # Airflow 2 lists no runs for an unknown DAG; Airflow 3 says 404. Same answer here.
-
-    def clear_run(self, dag_id: str, run_id: str, *, only_failed: bool = False) -> DagRun:
-        version = self.api_version()
-        if version == "v1" and only_failed:
-            # v1's run clear takes only dry_run (anything else is a 400); clearing only
-            # the failed tasks of one run goes through clearTaskInstances instead.
-            self._call(
-                "POST",
-                f"{dag_path(dag_id)}/clearTaskInstances",
-                body={"dry_run": False, "dag_run_id": run_id, "only_failed": True, "reset_dag_runs": True},
-            )
-            return self.get_run(dag_id, run_id)
-        body: dict[str, Any] = {"dry_run": False}  # both APIs default to a dry run
-        if version == "v2":
-            body["only_failed"] = only_failed
-        return payloads.parse_dag_run(
-            self._call("POST", f"{run_path(dag_id, run_id)}/clear", body=body), version
-        )
 
     # --- tasks -----------------------------------------------------------------------------------
 

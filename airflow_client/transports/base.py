@@ -11,6 +11,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from django.core import checks
+
+from airflow_client.conf import ENVIRONMENT_DEFAULTS
 
 #: Airflow's DAG-run states. ``success`` and ``failed`` are final.
 QUEUED, RUNNING, SUCCESS, FAILED = "queued", "running", "success", "failed"
@@ -22,16 +27,11 @@ FINISHED_STATES = frozenset({SUCCESS, FAILED})
 class Capabilities:
     """What a transport (for the Airflow version it talks to) can do."""
 
-    #: list_runs() can filter on a conf substring server-side (Airflow 3.2+).
-    conf_filter: bool = False
-    #: list_runs() can ask for several DAGs in one request.
+    #: list_runs() takes several dag_ids in one query (one request); without it, give one
+    #: DAG per query (or none: every DAG).
     batch_listing: bool = False
     #: list_runs() can filter on "updated since".
     updated_since_filter: bool = False
-    #: task logs arrive as structured events (timestamp, level) rather than text.
-    structured_logs: bool = False
-    #: runs carry run_after / queued_at / triggered_by (Airflow 3).
-    run_after: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,24 +93,26 @@ class LogChunk:
 
 
 @dataclass(frozen=True)
-class Health:
-    healthy: bool
-    version: str | None = None
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class RunQuery:
     """Filters for list_runs(); empty means no filter. Results come newest first."""
 
+    #: several only with Capabilities.batch_listing.
     dag_ids: Sequence[str] = ()
-    states: Sequence[str] = ()
     updated_since: datetime | None = None
-    #: substring of the run's conf JSON; ignored (not an error) without Capabilities.conf_filter,
-    #: so callers must re-check conf themselves.
-    conf_contains: str | None = None
     #: stop after this many runs in total (pages are followed until then).
     limit: int = 1000
+
+
+def check_error(number: int, message: str, hint: str) -> checks.Error:
+    """System check error ``airflow_client.E{number:03d}`` (the README lists every id)."""
+    return checks.Error(message, hint=hint, id=f"airflow_client.E{number:03d}")
+
+
+def is_http_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in {"http", "https"} and bool(parts.netloc)
 
 
 class Transport(abc.ABC):
@@ -118,6 +120,42 @@ class Transport(abc.ABC):
 
     #: the longest run id this transport can use in request paths.
     max_run_id_length: ClassVar[int] = 250
+
+    @classmethod
+    def check(cls, alias: str, options: Mapping[str, Any]) -> list[checks.CheckMessage]:
+        """System check messages for ``options``, the AIRFLOW_ENVIRONMENTS entry as written.
+
+        Gathered by :mod:`airflow_client.checks`. A subclass extends the list with
+        its own options (custom ones live under ``OPTIONS``); these are common to all.
+        """
+        where = f"AIRFLOW_ENVIRONMENTS[{alias!r}]"
+        errors: list[checks.CheckMessage] = []
+        ui_url = options.get("UI_URL", "")
+        if ui_url and not is_http_url(ui_url):
+            errors.append(
+                check_error(
+                    5,
+                    f"{where}['UI_URL'] is {ui_url!r}: it must be an http(s) URL.",
+                    "The address browsers use for Airflow's UI; leave it out to use BASE_URL.",
+                )
+            )
+        timeout = options.get("TIMEOUT", ENVIRONMENT_DEFAULTS["TIMEOUT"])
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            errors.append(
+                check_error(
+                    10,
+                    f"{where}['TIMEOUT'] must be a positive number of seconds, not {timeout!r}.",
+                    "Default: 10.",
+                )
+            )
+        retries = options.get("RETRIES", ENVIRONMENT_DEFAULTS["RETRIES"])
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            errors.append(
+                check_error(
+                    17, f"{where}['RETRIES'] must be an integer >= 0, not {retries!r}.", "Default: 2."
+                )
+            )
+        return errors
 
     def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
         self.alias = alias
@@ -138,12 +176,10 @@ class Transport(abc.ABC):
         run_id: str,
         conf: Mapping[str, Any],
         note: str | None = None,
-        check_paused: bool = True,
     ) -> DagRun:
-        """Start a run with our own run id.
+        """Start a run with our own run id (whether the DAG is paused is the caller's question).
 
-        Raises DagPaused (when check_paused and the DAG is paused), NotFound,
-        Conflict (run id exists: read it with get_run), BadRequest, ...
+        Raises NotFound, Conflict (run id exists: read it with get_run), BadRequest, ...
         Never retried blindly: a timeout here means the outcome is unknown.
         """
 
@@ -168,12 +204,6 @@ class Transport(abc.ABC):
         map_index: int = -1,
         continuation_token: str | None = None,
     ) -> LogChunk: ...
-
-    @abc.abstractmethod
-    def clear_run(self, dag_id: str, run_id: str, *, only_failed: bool = False) -> DagRun: ...
-
-    @abc.abstractmethod
-    def health(self) -> Health: ...
 
     # Links for browsers (built from UI_URL; no request is made).
     @abc.abstractmethod

@@ -14,7 +14,21 @@ when settings change); tests drive and inspect it::
     assert airflow.call_count("get_run") == 1
 
 Any dag_id is known unless ``airflow.strict = True``; then only DAGs added with
-``add_dag`` exist and others raise NotFound. Reset between tests with
+``add_dag`` exist and others raise NotFound.
+
+Failures are queued: ``airflow.fail_next(exc)`` makes the next call, whatever it
+is, raise ``exc`` before doing anything (default AirflowUnavailable: Airflow
+never saw it). ``airflow.lose_next_answer()`` lets the next ``trigger`` (or the
+method named) do its work, then raise AirflowTimeout: the answer was lost on its
+way back. The run then exists although the caller saw a timeout, as when a real
+POST times out after reaching Airflow::
+
+    airflow.lose_next_answer()            # or lose_next_answer("get_run", exc)
+    ...                                    # code under test triggers a run
+    assert airflow.runs("harvest")        # the run exists in Airflow all the same
+
+Links point to ``UI_URL`` (``conf.environment()`` fills it from ``BASE_URL``),
+or to ``http://airflow.invalid`` when neither is set. Reset between tests with
 ``fake.reset_all()``, e.g. in an autouse fixture of your ``conftest.py``::
 
     @pytest.fixture(autouse=True)
@@ -25,6 +39,7 @@ Any dag_id is known unless ``airflow.strict = True``; then only DAGs added with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -35,10 +50,10 @@ from typing import Any
 
 from airflow_client.exceptions import (
     AirflowError,
+    AirflowTimeout,
     AirflowUnavailable,
     BadRequest,
     Conflict,
-    DagPaused,
     NotFound,
 )
 from airflow_client.transports import payloads
@@ -52,7 +67,6 @@ from airflow_client.transports.base import (
     Capabilities,
     Dag,
     DagRun,
-    Health,
     LogChunk,
     LogLine,
     RunQuery,
@@ -60,10 +74,12 @@ from airflow_client.transports.base import (
     Transport,
 )
 
-__all__ = ["DEFAULT_TASK_ID", "FakeAirflow", "FakeTransport", "get_airflow", "reset_all"]
+__all__ = ["DEFAULT_TASK_ID", "NO_UI_URL", "FakeAirflow", "FakeTransport", "get_airflow", "reset_all"]
 
 #: The task every run has until ``set_task`` gives it others.
 DEFAULT_TASK_ID = "run"
+#: Where links point when the environment sets neither UI_URL nor BASE_URL.
+NO_UI_URL = "http://airflow.invalid"
 
 #: A run given by its run id alone (must be unique across DAGs) or as (dag_id, run_id).
 RunRef = str | tuple[str, str]
@@ -117,6 +133,8 @@ class FakeAirflow:
             self._dags: dict[str, Dag] = {}
             self._runs: dict[tuple[str, str], _Run] = {}
             self._failures: list[AirflowError] = []
+            #: per method: errors raised after the call did its work (the answer was lost).
+            self._lost: dict[str, list[AirflowError]] = {}
             self._seq = 0
 
     # --- DAGs ------------------------------------------------------------------------------
@@ -142,17 +160,36 @@ class FakeAirflow:
         with self._lock:
             self._failures.append(exc or AirflowUnavailable("Fake Airflow cannot be reached (fail_next)."))
 
+    def lose_next_answer(self, method: str = "trigger", exc: AirflowError | None = None) -> None:
+        """Let the next call of ``method`` do its work, then raise ``exc`` (default AirflowTimeout).
+
+        A trigger creates its run, yet the caller sees the error: the answer was
+        lost after Airflow acted. Several calls queue. A failure set with
+        :meth:`fail_next` comes first (the call then never happened); if the call
+        fails on its own, that error wins and the lost answer is used up.
+        """
+        with self._lock:
+            error = exc or AirflowTimeout("Fake Airflow did not answer in time (lose_next_answer).")
+            self._lost.setdefault(method, []).append(error)
+
     def call_count(self, method: str) -> int:
         with self._lock:
             return sum(1 for name, _args in self.calls if name == method)
 
-    def _enter(self, method: str, *args: Any) -> None:
-        """Record a transport call, then fail it if the test asked for that."""
-        self.calls.append((method, args))
-        if self._failures:
-            raise self._failures.pop(0)
-        if self.down:
-            raise AirflowUnavailable("Fake Airflow is down (down = True).")
+    @contextlib.contextmanager
+    def _call(self, method: str, *args: Any) -> Iterator[None]:
+        """Around a transport call: record it, then fail it if the test asked for that."""
+        with self._lock:
+            self.calls.append((method, args))
+            if self._failures:
+                raise self._failures.pop(0)
+            if self.down:
+                raise AirflowUnavailable("Fake Airflow is down (down = True).")
+            lost = self._lost.get(method)
+            error = lost.pop(0) if lost else None
+            yield
+            if error is not None:
+                raise error  # the call's work is done; only its answer goes missing
 
     # --- runs ------------------------------------------------------------------------------
 
@@ -322,19 +359,13 @@ class FakeAirflow:
     # --- what the transport calls (recorded, may fail) -------------------------------------
 
     def _api_get_dag(self, dag_id: str) -> Dag:
-        with self._lock:
-            self._enter("get_dag", dag_id)
+        with self._call("get_dag", dag_id):
             return self._dag(dag_id)
 
-    def _api_trigger(
-        self, dag_id: str, run_id: str, conf: Mapping[str, Any], note: str | None, check_paused: bool
-    ) -> DagRun:
-        with self._lock:
-            self._enter("trigger", dag_id, run_id)
-            dag = self._dag(dag_id)
-            # Same order as the real transports: the paused check is its own request first.
-            if check_paused and dag.is_paused:
-                raise DagPaused(f"DAG {dag_id!r} is paused in Airflow: unpause it before starting a run.")
+    def _api_trigger(self, dag_id: str, run_id: str, conf: Mapping[str, Any], note: str | None) -> DagRun:
+        with self._call("trigger", dag_id, run_id):
+            # Like Airflow, a paused DAG accepts the run (it waits in the queue).
+            self._dag(dag_id)
             if not _RUN_ID.match(run_id) or len(run_id) > FakeTransport.max_run_id_length:
                 raise BadRequest(
                     f"The run_id {run_id!r} does not match Airflow's allowed pattern.", status_code=400
@@ -358,13 +389,11 @@ class FakeAirflow:
             return self._store(run)
 
     def _api_get_run(self, dag_id: str, run_id: str) -> DagRun:
-        with self._lock:
-            self._enter("get_run", dag_id, run_id)
+        with self._call("get_run", dag_id, run_id):
             return self._find((dag_id, run_id)).run
 
     def _api_list_runs(self, query: RunQuery) -> list[DagRun]:
-        with self._lock:
-            self._enter("list_runs", query)
+        with self._call("list_runs", query):
             for dag_id in query.dag_ids:
                 self._dag(dag_id)  # strict: an unknown DAG is NotFound, as Airflow 3 says
             found = []
@@ -372,11 +401,7 @@ class FakeAirflow:
                 run = entry.run
                 if query.dag_ids and run.dag_id not in query.dag_ids:
                     continue
-                if query.states and run.state not in query.states:
-                    continue
                 if query.updated_since is not None and entry.updated_at < query.updated_since:
-                    continue
-                if query.conf_contains and query.conf_contains not in json.dumps(dict(run.conf)):
                     continue
                 found.append(run)
                 if len(found) >= query.limit:
@@ -384,8 +409,7 @@ class FakeAirflow:
             return found
 
     def _api_task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
-        with self._lock:
-            self._enter("task_instances", dag_id, run_id)
+        with self._call("task_instances", dag_id, run_id):
             entry = self._find((dag_id, run_id))
             return [
                 TaskInstance(
@@ -406,8 +430,7 @@ class FakeAirflow:
     def _api_task_log(
         self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int, token: str | None
     ) -> LogChunk:
-        with self._lock:
-            self._enter("task_log", dag_id, run_id, task_id, try_number)
+        with self._call("task_log", dag_id, run_id, task_id, try_number):
             entry = self._find((dag_id, run_id))
             task = self._tasks(entry).get((task_id, map_index))
             if task is None:
@@ -422,23 +445,6 @@ class FakeAirflow:
                 lines=tuple(LogLine(text=text) for text in lines[start:end]),
                 continuation_token=f"fake:{min(end, len(lines))}" if more and try_number else None,
             )
-
-    def _api_clear_run(self, dag_id: str, run_id: str, only_failed: bool) -> DagRun:
-        with self._lock:
-            self._enter("clear_run", dag_id, run_id)
-            entry = self._find((dag_id, run_id))
-            for task in (entry.tasks or {}).values():
-                if not only_failed or task.state in (FAILED, "upstream_failed"):
-                    task.state, task.start_date, task.end_date = None, None, None
-            return self.set_state((dag_id, run_id), QUEUED)
-
-    def _api_health(self) -> Health:
-        with self._lock:
-            try:
-                self._enter("health")
-            except AirflowError as exc:
-                return Health(healthy=False, detail={"error": str(exc)})
-            return Health(healthy=True, version="fake")
 
 
 def _newest_first(entry: _Run) -> tuple[datetime, int]:
@@ -483,13 +489,7 @@ class FakeTransport(Transport):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(
-            conf_filter=True,
-            batch_listing=True,
-            updated_since_filter=True,
-            structured_logs=True,
-            run_after=True,
-        )
+        return Capabilities(batch_listing=True, updated_since_filter=True)
 
     def get_dag(self, dag_id: str) -> Dag:
         return self.airflow._api_get_dag(dag_id)
@@ -501,9 +501,8 @@ class FakeTransport(Transport):
         run_id: str,
         conf: Mapping[str, Any],
         note: str | None = None,
-        check_paused: bool = True,
     ) -> DagRun:
-        return self.airflow._api_trigger(dag_id, run_id, conf, note, check_paused)
+        return self.airflow._api_trigger(dag_id, run_id, conf, note)
 
     def get_run(self, dag_id: str, run_id: str) -> DagRun:
         return self.airflow._api_get_run(dag_id, run_id)
@@ -527,12 +526,6 @@ class FakeTransport(Transport):
     ) -> LogChunk:
         return self.airflow._api_task_log(dag_id, run_id, task_id, try_number, map_index, continuation_token)
 
-    def clear_run(self, dag_id: str, run_id: str, *, only_failed: bool = False) -> DagRun:
-        return self.airflow._api_clear_run(dag_id, run_id, only_failed)
-
-    def health(self) -> Health:
-        return self.airflow._api_health()
-
     def run_url(self, dag_id: str, run_id: str) -> str:
         return payloads.run_url(self._ui_url, dag_id, run_id, "v2")
 
@@ -545,4 +538,4 @@ class FakeTransport(Transport):
 
     @property
     def _ui_url(self) -> str:
-        return str(self.options.get("UI_URL") or self.options.get("BASE_URL") or "http://airflow.invalid")
+        return str(self.options.get("UI_URL") or NO_UI_URL)

@@ -16,11 +16,13 @@ until an environment actually uses this transport.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.core import checks
 from django.utils.module_loading import import_string
 
 from airflow_client.exceptions import (
@@ -34,13 +36,17 @@ from airflow_client.exceptions import (
     NotFound,
 )
 from airflow_client.transports import payloads
-from airflow_client.transports.api import ApiTransport, distinct
-from airflow_client.transports.base import Capabilities, DagRun, Health, RunQuery
+from airflow_client.transports.api import ApiTransport, configured_version, distinct
+from airflow_client.transports.base import Capabilities, DagRun, RunQuery, check_error
+from airflow_client.transports.retries import with_retries
 
 if TYPE_CHECKING:
     from mypy_boto3_mwaa import MWAAClient
 
 __all__ = ["MAX_PATH_LENGTH", "MwaaTransport"]
+
+#: Both API versions: the batch listing takes several DAGs.
+_CAPABILITIES = Capabilities(batch_listing=True, updated_since_filter=True)
 
 #: InvokeRestApi rejects a ``Path`` longer than this (botocore's MWAA model).
 MAX_PATH_LENGTH = 64
@@ -59,11 +65,10 @@ _UNAVAILABLE_CODES = frozenset({"InternalServerException", "ThrottlingException"
 
 
 class MwaaTransport(ApiTransport):
-    # The 64-character Path cap makes run ids the scarce resource. The longest
-    # path holding one that we send is "/dags/{dag_id}/dagRuns/{run_id}/clear"
-    # (21 fixed characters): a 24-character run id leaves 19 for the dag id
-    # there and 25 for get_run. (Our run ids need no escaping; an escaped ":"
-    # or "+" takes three characters.) Task instances go through the batch
+    # The 64-character Path cap makes run ids the scarce resource. get_run's
+    # "/dags/{dag_id}/dagRuns/{run_id}" has 15 fixed characters: a 24-character
+    # run id leaves 25 for the dag id. (Our run ids need no escaping; an escaped
+    # ":" or "+" takes three characters.) Task instances go through the batch
     # endpoint, whose path is fixed; log paths also hold the task id and only
     # fit short ids.
     max_run_id_length: ClassVar[int] = 24
@@ -74,19 +79,36 @@ class MwaaTransport(ApiTransport):
     #: Seconds before the first retry of a read (doubled each time); tests set 0.
     retry_delay: ClassVar[float] = 0.5
 
+    @classmethod
+    def check(cls, alias: str, options: Mapping[str, Any]) -> list[checks.CheckMessage]:
+        where = f"AIRFLOW_ENVIRONMENTS[{alias!r}]"
+        errors = super().check(alias, options)
+        if importlib.util.find_spec("boto3") is None:
+            errors.append(
+                check_error(
+                    8,
+                    f"{where} uses the 'mwaa' transport but boto3 is not installed.",
+                    "pip install 'django-airflow-client[mwaa]'",
+                )
+            )
+        if not options.get("ENV_NAME"):
+            errors.append(
+                check_error(
+                    9,
+                    f"{where}['ENV_NAME'] is required for the 'mwaa' transport.",
+                    "The MWAA environment's name.",
+                )
+            )
+        return errors
+
     def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
         super().__init__(alias, options)
         self.env_name = str(options.get("ENV_NAME") or "")
         if not self.env_name:
             raise ConfigurationError(f"Airflow environment {alias!r} uses MWAA but sets no ENV_NAME.")
-        configured = str(options.get("API_VERSION") or "auto")
-        if configured not in (*payloads.API_VERSIONS, "auto"):
-            raise ConfigurationError(
-                f"API_VERSION of Airflow environment {alias!r} must be 'auto', 'v1' or 'v2', not {configured!r}."
-            )
-        self._configured_version = None if configured == "auto" else configured
-        self._version: str | None = self._configured_version
-        self._airflow_version: str | None = None
+        self._version: str | None = configured_version(alias, options)
+        #: how to wait between attempts of a read.
+        self.sleep: Callable[[float], None] = time.sleep
         self._lock = threading.Lock()
         self._client_instance: MWAAClient | None = None
         self._botocore: Any = None  # botocore.exceptions, imported with boto3
@@ -170,27 +192,25 @@ class MwaaTransport(ApiTransport):
             request["QueryParameters"] = dict(query)
         if body is not None:
             request["Body"] = dict(body)
-        if method != "GET":
-            retries = 0
-        elif retries is None:
+        if retries is None:
             retries = int(self.options.get("RETRIES") or 0)
-        for attempt in range(retries + 1):
+
+        def attempt() -> Any:
             try:
                 response = client.invoke_rest_api(**request)
             except Exception as exc:
                 error = self._translate(exc)
                 if error is None:
                     raise
-                # Only reads are repeated, and only when Airflow may answer next time.
-                if attempt < retries and type(error) is AirflowUnavailable:
-                    time.sleep(self.retry_delay * 2**attempt)
-                    continue
                 raise error from exc
             status = response.get("RestApiStatusCode", 200)
             if status >= 400:  # InvokeRestApi raises for these; be safe if it ever does not
                 raise payloads.error_for_status(status, response.get("RestApiResponse"))
             return response.get("RestApiResponse")
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        return with_retries(
+            attempt, read=method == "GET", retries=retries, pause=self.retry_delay, sleep=self.sleep
+        )
 
     def _translate(self, exc: Exception) -> AirflowError | None:
         """The AirflowError for a boto3/botocore exception (None: not ours to translate)."""
@@ -259,7 +279,6 @@ class MwaaTransport(ApiTransport):
         if self._version is None:
             airflow_version = self._detect(retries)
             with self._lock:
-                self._airflow_version = airflow_version
                 self._version = payloads.version_from_string(airflow_version)
         return self._version
 
@@ -268,16 +287,7 @@ class MwaaTransport(ApiTransport):
         return self._version
 
     def _capabilities_for(self, version: str) -> Capabilities:
-        if version == "v1":
-            return Capabilities(batch_listing=True, updated_since_filter=True)
-        return Capabilities(
-            # conf_contains arrived in 3.2; only a detected version can prove it.
-            conf_filter=_at_least(self._airflow_version, (3, 2)),
-            batch_listing=True,
-            updated_since_filter=True,
-            structured_logs=True,
-            run_after=True,
-        )
+        return _CAPABILITIES
 
     # --- runs and task instances -----------------------------------------------------------
 
@@ -288,29 +298,24 @@ class MwaaTransport(ApiTransport):
         if query.updated_since is None:
             yield from distinct(self._batch_listed_runs(query, version), query.limit)
             return
-        # Only the GET listing filters on updated_at. Its lists would travel as query
-        # parameters, whose encoding through MWAA is not documented: filter DAGs and
-        # states here instead (an "updated since" window is small).
+        # Only the GET listing filters on updated_at. A list of DAGs would travel as query
+        # parameters, whose encoding through MWAA is not documented: filter DAGs here
+        # instead (an "updated since" window is small).
         dag_id = query.dag_ids[0] if len(query.dag_ids) == 1 else "~"
-        params = self._listing_params(query, version, states=False)
-        wanted_dags, wanted_states = set(query.dag_ids), set(query.states)
+        params = self._listing_params(query, version)
+        wanted = set(query.dag_ids)
         runs = (
             run
             for run in self._listed_runs(dag_id, params, None, version)
-            if (not wanted_dags or run.dag_id in wanted_dags)
-            and (not wanted_states or run.state in wanted_states)
+            if not wanted or run.dag_id in wanted
         )
         yield from distinct(runs, query.limit)
 
     def _batch_listed_runs(self, query: RunQuery, version: str) -> Iterator[DagRun]:
-        """The batch listing: several DAGs and states at once, as lists in a JSON body."""
+        """The batch listing: several DAGs at once, as a list in a JSON body."""
         filters: dict[str, Any] = {"order_by": self._order_by(version)}
         if query.dag_ids:
             filters["dag_ids"] = list(query.dag_ids)
-        if query.states:
-            filters["states"] = list(query.states)
-        if query.conf_contains and self._capabilities_for(version).conf_filter:
-            filters["conf_contains"] = query.conf_contains
 
         def fetch(offset: int, size: int) -> tuple[list[DagRun], int]:
             body = {**filters, "page_offset": offset, "page_limit": size}
@@ -322,25 +327,3 @@ class MwaaTransport(ApiTransport):
         # The batch endpoint keeps the path short whatever the ids (see max_run_id_length).
         body = {"dag_ids": [dag_id], "dag_run_ids": [run_id], "page_offset": offset, "page_limit": size}
         return self._call("POST", "/dags/~/dagRuns/~/taskInstances/list", body=body)
-
-    # --- health ----------------------------------------------------------------------------
-
-    def health(self) -> Health:
-        """Never raises for Airflow errors: an unreachable Airflow is reported unhealthy."""
-        try:
-            version = self.api_version()
-            airflow_version = self._airflow_version or self._detect()
-            data = self._call("GET", "/health" if version == "v1" else "/monitor/health")
-        except AirflowError as exc:
-            return Health(healthy=False, version=self._airflow_version, detail={"error": str(exc)})
-        return payloads.parse_health(data, airflow_version)
-
-
-def _at_least(airflow_version: str | None, minimum: tuple[int, ...]) -> bool:
-    if not airflow_version:
-        return False
-    parts: list[int] = []
-    for piece in airflow_version.split(".")[: len(minimum)]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts) >= minimum

@@ -29,7 +29,7 @@ from airflow_client.exceptions import (
     Conflict,
     NotFound,
 )
-from airflow_client.transports.base import Dag, DagRun, Health, LogChunk, LogLine, TaskInstance
+from airflow_client.transports.base import Dag, DagRun, LogChunk, LogLine, TaskInstance
 
 __all__ = [
     "API_VERSIONS",
@@ -42,7 +42,6 @@ __all__ = [
     "parse_dag",
     "parse_dag_run",
     "parse_datetime",
-    "parse_health",
     "parse_log",
     "parse_run_list",
     "parse_task_instance",
@@ -340,21 +339,6 @@ def parse_log(data: Any, version: str) -> LogChunk:
     else:
         lines = _v2_lines(payload.get("content"))
     return LogChunk(lines=tuple(lines), continuation_token=token)
-
-
-# --- health ----------------------------------------------------------------------------------
-
-
-def parse_health(data: Any, airflow_version: str | None = None) -> Health:
-    """Airflow's health answer: healthy when the metadatabase and the scheduler are."""
-    report = _mapping(data, "a health report")
-
-    def status(component: str) -> Any:
-        part = report.get(component)
-        return part.get("status") if isinstance(part, Mapping) else None
-
-    healthy = status("metadatabase") == "healthy" and status("scheduler") == "healthy"
-    return Health(healthy=healthy, version=airflow_version, detail=dict(report))
 
 
 # --- errors ----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 The endpoints are those of :class:`.api.ApiTransport`, shared with MWAA;
 :mod:`._http` carries each request (credentials, retries, error mapping). Only
-the run listing and the health check are this transport's own.
+the run listing and the checks of its options are this transport's own.
 
 Options (one ``AIRFLOW_ENVIRONMENTS`` entry, defaults in ``conf.ENVIRONMENT_DEFAULTS``):
 ``BASE_URL`` (where this server reaches Airflow), ``UI_URL`` (what browsers are
@@ -14,45 +14,61 @@ and ``VERIFY``.
 
 from __future__ import annotations
 
-import dataclasses
-import heapq
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
-from airflow_client.transports import payloads
+from django.core import checks
+
 from airflow_client.transports._http import ApiSession
 from airflow_client.transports.api import ApiTransport, distinct
-from airflow_client.transports.base import Capabilities, DagRun, Health, RunQuery
+from airflow_client.transports.base import Capabilities, DagRun, RunQuery, check_error, is_http_url
 
 __all__ = ["RestTransport"]
 
-#: Oldest possible sort key, for a run without a date (should not happen).
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-_CAPABILITIES = {
-    "v2": Capabilities(
-        # conf_contains exists from Airflow 3.2; 3.0/3.1 ignore the parameter, which
-        # RunQuery allows (callers re-check conf themselves).
-        conf_filter=True,
-        # Several DAGs are listed with one request per DAG, merged (see list_runs).
-        batch_listing=False,
-        updated_since_filter=True,
-        structured_logs=True,
-        run_after=True,
-    ),
-    "v1": Capabilities(updated_since_filter=True),
-}
+#: Both API versions (the GET listing takes one DAG or all: no batch_listing).
+_CAPABILITIES = Capabilities(updated_since_filter=True)
 
 
 class RestTransport(ApiTransport):
     """Airflow 2 or 3 over HTTP, with one connection pool per environment alias."""
 
+    @classmethod
+    def check(cls, alias: str, options: Mapping[str, Any]) -> list[checks.CheckMessage]:
+        where = f"AIRFLOW_ENVIRONMENTS[{alias!r}]"
+        errors = super().check(alias, options)
+        base_url = options.get("BASE_URL", "")
+        if not is_http_url(base_url):
+            errors.append(
+                check_error(
+                    4,
+                    f"{where}['BASE_URL'] is {base_url!r}: an http(s) URL is required.",
+                    "The address the server uses to reach Airflow's API, e.g. 'http://127.0.0.1:8080'.",
+                )
+            )
+        username, password, token = (options.get(k) or "" for k in ("USERNAME", "PASSWORD", "TOKEN"))
+        if token and (username or password):
+            errors.append(
+                check_error(
+                    7,
+                    f"{where} sets both TOKEN and USERNAME/PASSWORD.",
+                    "Use TOKEN for a static bearer token, or USERNAME and PASSWORD, not both.",
+                )
+            )
+        elif not token and not (username and password):
+            errors.append(
+                check_error(
+                    7,
+                    f"{where} has no credentials: set USERNAME and PASSWORD (Airflow 3 token login or "
+                    "Airflow 2 basic auth), or TOKEN.",
+                    "Airflow 3 always needs credentials; Airflow 2 needs the basic_auth API backend enabled.",
+                )
+            )
+        return errors
+
     def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
         super().__init__(alias, options)
         #: the HTTP session (tests replace ``http.sleep`` to skip the backoff pauses).
         self.http = ApiSession(alias, options)
-        self.ui_url = str(options.get("UI_URL") or options.get("BASE_URL") or "")
 
     def close(self) -> None:
         self.http.close()
@@ -74,36 +90,20 @@ class RestTransport(ApiTransport):
         return self.http.known_version
 
     def _capabilities_for(self, version: str) -> Capabilities:
-        return _CAPABILITIES[version]
+        return _CAPABILITIES
 
     def list_runs(self, query: RunQuery) -> Iterator[DagRun]:
-        """Runs matching ``query``, newest first, following pages up to ``query.limit``.
+        """Runs of one DAG (or of every DAG), newest first, following pages up to ``query.limit``.
 
-        No single endpoint has every filter: the GET listings have ``state`` and
-        ``updated_at_gte`` (and ``conf_contains`` on Airflow 3.2+) but take one DAG
-        or all of them (``~``); the batch POSTs take ``dag_ids`` but ignore
-        ``updated_at`` (v1) or lack it (v2). So one DAG or all DAGs is one GET
-        listing, and several DAGs are one GET listing each, merged by date. Both
-        listings sort newest first (v2 by run_after, v1 by execution_date).
+        The GET listing is the one with ``updated_at_gte``, and it takes one DAG
+        or all of them (``~``); hence no batch_listing. It sorts newest first (v2
+        by run_after, v1 by execution_date).
         """
+        if len(query.dag_ids) > 1:
+            raise ValueError("The REST transport lists one DAG per query (capabilities.batch_listing).")
         if query.limit <= 0:
             return
         version = self.api_version()
         params = self._listing_params(query, version)
-        dag_ids = list(dict.fromkeys(query.dag_ids))
-        runs: Iterator[DagRun]
-        if len(dag_ids) > 1:
-            runs = heapq.merge(
-                *(self._listed_runs(dag_id, params, query.limit, version) for dag_id in dag_ids),
-                key=lambda run: run.run_after or run.logical_date or _EPOCH,
-                reverse=True,
-            )
-        else:
-            runs = self._listed_runs(dag_ids[0] if dag_ids else "~", params, query.limit, version)
-        yield from distinct(runs, query.limit)
-
-    def health(self) -> Health:
-        version = self.api_version()
-        report = self.http.get("/monitor/health" if version == "v2" else "/health", auth=False)
-        health = payloads.parse_health(report)  # read before asking for the release
-        return dataclasses.replace(health, version=self.http.airflow_release())
+        dag_id = query.dag_ids[0] if query.dag_ids else "~"
+        yield from distinct(self._listed_runs(dag_id, params, query.limit, version), query.limit)

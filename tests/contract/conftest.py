@@ -40,9 +40,8 @@ SESSION_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
     "fail": ("contract_fail", {}),
     # Still running while the tests run: long enough to outlast the waits before them.
     "slow": ("contract_slow", {"seconds": 60}),
-    # Cleared by the clear tests, so nobody else reads their state.
-    "clear_all": ("contract_fail", {}),
-    "clear_failed": ("contract_fail", {}),
+    # A second run of one DAG, for the newest-first listing.
+    "fail_again": ("contract_fail", {}),
 }
 
 

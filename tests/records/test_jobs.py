@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from airflow_client.checks_jobs import check_jobs
+from airflow_client.checks import check_jobs
 from airflow_client.exceptions import UnknownJob
 from airflow_client.jobs import Job, all_jobs, find_job, get_job, jobs_for_model, register, unregister
 from tests.testapp.airflow_jobs import HarvestCollection, IndexFindingAid, PublishFindingAid

@@ -40,15 +40,9 @@ def timeout_without_run(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def timeout_after_sending(monkeypatch: pytest.MonkeyPatch) -> None:
+def timeout_after_sending(airflow: fake.FakeAirflow) -> None:
     """Airflow creates the run, but the answer never arrives."""
-    original = fake.FakeTransport.trigger
-
-    def trigger_then_time_out(self: fake.FakeTransport, dag_id: str, **kwargs: Any) -> Any:
-        original(self, dag_id, **kwargs)
-        raise AirflowTimeout("Airflow did not answer within 10 s.")
-
-    monkeypatch.setattr(fake.FakeTransport, "trigger", trigger_then_time_out)
+    airflow.lose_next_answer(exc=AirflowTimeout("Airflow did not answer within 10 s."))
 
 
 # --- D5: only the POST itself can leave the outcome unknown ---------------------------------------

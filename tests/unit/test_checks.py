@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from django.core import checks
 from django.test import override_settings
 
 from airflow_client.checks import check_settings
+from airflow_client.transports.fake import FakeTransport
+from airflow_client.transports.rest import RestTransport
 
 GOOD_REST = {"TRANSPORT": "rest", "BASE_URL": "http://127.0.0.1:8080", "USERNAME": "u", "PASSWORD": "p"}
 
@@ -123,3 +126,33 @@ def test_manage_check_prints_id_and_sentence_not_traceback(tmp_path: Path) -> No
     assert "an http(s) URL is required" in result.stderr
     assert "airflow_client.E007" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class PickyTransport(FakeTransport):
+    """A custom transport that validates its own OPTIONS."""
+
+    @classmethod
+    def check(cls, alias: str, options: Mapping[str, Any]) -> list[checks.CheckMessage]:
+        errors = super().check(alias, options)
+        if "QUEUE" not in options.get("OPTIONS", {}):
+            errors.append(
+                checks.Error(f"{alias}: OPTIONS has no QUEUE.", hint="Set OPTIONS['QUEUE'].", id="picky.E001")
+            )
+        return errors
+
+
+def test_a_custom_transport_checks_its_own_options() -> None:
+    path = f"{__name__}.PickyTransport"
+    assert ids(AIRFLOW_ENVIRONMENTS={"default": {"TRANSPORT": path, "OPTIONS": {"QUEUE": "q"}}}) == []
+    assert ids(AIRFLOW_ENVIRONMENTS={"default": {"TRANSPORT": path, "TIMEOUT": 0}}) == [
+        "airflow_client.E010",
+        "picky.E001",
+    ]
+
+
+def test_transport_checks_are_the_transports_own() -> None:
+    # REST options mean nothing to the fake: no BASE_URL nor credentials needed.
+    assert ids(AIRFLOW_ENVIRONMENTS={"default": {"TRANSPORT": "fake", "API_VERSION": "v3"}}) == []
+    assert RestTransport.check("x", {"API_VERSION": "v3", "TOKEN": "t", "BASE_URL": "http://a"})[0].id == (
+        "airflow_client.E006"
+    )

@@ -24,7 +24,6 @@ from airflow_client.exceptions import (
     BadResponse,
     ConfigurationError,
     Conflict,
-    DagPaused,
     NotFound,
 )
 from airflow_client.transports import mwaa
@@ -175,7 +174,6 @@ def v1_run(run_id: str, state: str = "queued", dag_id: str = "harvest") -> dict[
 
 def test_trigger_v2_sends_logical_date_null(make: Any, stub: Stubber) -> None:
     transport = make()
-    expect(stub, "GET", "/dags/harvest", {"dag_id": "harvest", "is_paused": False})
     expect(
         stub,
         "POST",
@@ -189,7 +187,6 @@ def test_trigger_v2_sends_logical_date_null(make: Any, stub: Stubber) -> None:
 
 def test_trigger_v1_omits_logical_date(make: Any, stub: Stubber) -> None:
     transport = make(API_VERSION="v1")
-    expect(stub, "GET", "/dags/harvest", {"dag_id": "harvest", "is_paused": False, "is_active": True})
     expect(
         stub,
         "POST",
@@ -202,26 +199,19 @@ def test_trigger_v1_omits_logical_date(make: Any, stub: Stubber) -> None:
     assert run.triggered_by is None
 
 
-def test_trigger_paused_dag_raises_without_starting_a_run(make: Any, stub: Stubber) -> None:
-    transport = make()
-    expect(stub, "GET", "/dags/harvest", {"dag_id": "harvest", "is_paused": True})
-    with pytest.raises(DagPaused, match="paused"):
-        transport.trigger("harvest", run_id="dj_1", conf={})
-    # the Stubber would fail on an unexpected POST; nothing else is queued
-
-
-def test_trigger_without_paused_check_posts_directly(make: Any, stub: Stubber) -> None:
+def test_trigger_posts_directly(make: Any, stub: Stubber) -> None:
+    # Whether the DAG is paused is the service's question (services._send), not the transport's.
     transport = make()
     body: dict[str, Any] = {"dag_run_id": "dj_1", "conf": {}, "logical_date": None}
     expect(stub, "POST", "/dags/harvest/dagRuns", v2_run("dj_1"), body=body)
-    assert transport.trigger("harvest", run_id="dj_1", conf={}, check_paused=False).run_id == "dj_1"
+    assert transport.trigger("harvest", run_id="dj_1", conf={}).run_id == "dj_1"
 
 
 def test_trigger_duplicate_run_id_is_conflict(make: Any, stub: Stubber) -> None:
     transport = make()
     airflow_error(stub, 409, {"detail": {"reason": "Unique constraint violation", "message": "exists"}})
     with pytest.raises(Conflict) as info:
-        transport.trigger("harvest", run_id="dj_1", conf={}, check_paused=False)
+        transport.trigger("harvest", run_id="dj_1", conf={})
     assert info.value.status_code == 409
     assert "exists" in str(info.value)
 
@@ -230,7 +220,7 @@ def test_trigger_is_not_retried(make: Any, stub: Stubber) -> None:
     transport = make(RETRIES=3)
     airflow_error(stub, 503, {"detail": "down"})
     with pytest.raises(AirflowUnavailable):
-        transport.trigger("harvest", run_id="dj_1", conf={}, check_paused=False)
+        transport.trigger("harvest", run_id="dj_1", conf={})
 
 
 # --- version detection and capabilities -------------------------------------------------------
@@ -243,25 +233,18 @@ def test_auto_detects_the_version_once(make: Any, stub: Stubber) -> None:
     expect(stub, "GET", "/dags/harvest/dagRuns/dj_2", v1_run("dj_2"))
     assert transport.get_run("harvest", "dj_1").logical_date is not None
     assert transport.get_run("harvest", "dj_2").run_id == "dj_2"
-    assert transport.capabilities.structured_logs is False
+    assert transport.capabilities == Capabilities(batch_listing=True, updated_since_filter=True)
 
 
-@pytest.mark.parametrize(("version", "conf_filter"), [("3.0.6", False), ("3.2.1", True), ("3.10.0", True)])
-def test_v2_conf_filter_needs_airflow_3_2(make: Any, stub: Stubber, version: str, conf_filter: bool) -> None:
+@pytest.mark.parametrize("version", ["2.10.3", "3.0.6"])
+def test_capabilities_once_the_version_is_known(make: Any, stub: Stubber, version: str) -> None:
     transport = make(API_VERSION="auto")
     expect(stub, "GET", "/version", {"version": version})
-    caps = transport.capabilities
-    assert caps.conf_filter is conf_filter
-    assert caps.structured_logs
-    assert caps.run_after
-    assert caps.batch_listing
-    assert caps.updated_since_filter
+    assert transport.capabilities == Capabilities(batch_listing=True, updated_since_filter=True)
 
 
-def test_configured_v2_claims_no_conf_filter_without_asking(make: Any, stub: Stubber) -> None:
-    caps = make(API_VERSION="v2").capabilities
-    assert not caps.conf_filter
-    assert caps.run_after
+def test_configured_version_claims_capabilities_without_asking(make: Any, stub: Stubber) -> None:
+    assert make(API_VERSION="v2").capabilities.batch_listing
 
 
 def test_version_answer_without_version_is_bad_response(make: Any, stub: Stubber) -> None:
@@ -286,16 +269,16 @@ def test_get_run_path_too_long_fails_before_calling(make: Any, stub: Stubber) ->
     assert info.value.status_code is None
 
 
-def test_max_run_id_length_fits_get_and_clear_paths() -> None:
+def test_max_run_id_length_fits_the_get_run_path() -> None:
     run_id = "r" * MwaaTransport.max_run_id_length
     dag_id = "index_finding_aid"
-    assert len(f"/dags/{dag_id}/dagRuns/{run_id}/clear") <= mwaa.MAX_PATH_LENGTH
+    assert len(f"/dags/{dag_id}/dagRuns/{run_id}") <= mwaa.MAX_PATH_LENGTH
 
 
 def test_list_runs_follows_batch_pages(make: Any, stub: Stubber, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(MwaaTransport, "page_size", 2)
     transport = make()
-    base = {"order_by": "-run_after", "dag_ids": ["harvest", "index"], "states": ["queued", "running"]}
+    base = {"order_by": "-run_after", "dag_ids": ["harvest", "index"]}
     ids = ["dj_5", "dj_4", "dj_3", "dj_2", "dj_1"]
     for offset in (0, 2, 4):
         expect(
@@ -305,7 +288,7 @@ def test_list_runs_follows_batch_pages(make: Any, stub: Stubber, monkeypatch: py
             {"dag_runs": [v2_run(i) for i in ids[offset : offset + 2]], "total_entries": 5},
             body={**base, "page_offset": offset, "page_limit": 2},
         )
-    runs = list(transport.list_runs(RunQuery(dag_ids=["harvest", "index"], states=["queued", "running"])))
+    runs = list(transport.list_runs(RunQuery(dag_ids=["harvest", "index"])))
     assert [r.run_id for r in runs] == ids
 
 
@@ -323,36 +306,6 @@ def test_list_runs_stops_at_limit(make: Any, stub: Stubber, monkeypatch: pytest.
     assert [r.run_id for r in transport.list_runs(RunQuery(limit=3))] == ["r0", "r1", "r2"]
 
 
-def test_list_runs_sends_conf_contains_when_airflow_filters(make: Any, stub: Stubber) -> None:
-    transport = make(API_VERSION="auto")
-    expect(stub, "GET", "/version", {"version": "3.2.1"})
-    expect(
-        stub,
-        "POST",
-        "/dags/~/dagRuns/list",
-        {"dag_runs": [v2_run("dj_1")], "total_entries": 1},
-        body={
-            "order_by": "-run_after",
-            "conf_contains": '"collection_id": 3',
-            "page_offset": 0,
-            "page_limit": 100,
-        },
-    )
-    assert len(list(transport.list_runs(RunQuery(conf_contains='"collection_id": 3')))) == 1
-
-
-def test_list_runs_ignores_conf_contains_on_older_airflow(make: Any, stub: Stubber) -> None:
-    transport = make(API_VERSION="v1")
-    expect(
-        stub,
-        "POST",
-        "/dags/~/dagRuns/list",
-        {"dag_runs": [], "total_entries": 0},
-        body={"order_by": "-execution_date", "page_offset": 0, "page_limit": 100},
-    )
-    assert list(transport.list_runs(RunQuery(conf_contains="x"))) == []
-
-
 def test_list_runs_updated_since_uses_get_and_filters_here(
     make: Any, stub: Stubber, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -367,7 +320,7 @@ def test_list_runs_updated_since_uses_get_and_filters_here(
         {
             "dag_runs": [
                 v2_run("a", "running", "harvest"),
-                v2_run("b", "success", "harvest"),
+                v2_run("b", "success", "other"),
                 v2_run("c", "running", "other"),
             ],
             "total_entries": 5,
@@ -384,9 +337,7 @@ def test_list_runs_updated_since_uses_get_and_filters_here(
         },
         query={**query, "offset": 3, "limit": 3},
     )
-    runs = transport.list_runs(
-        RunQuery(dag_ids=["harvest", "index"], states=["running"], updated_since=since, limit=2)
-    )
+    runs = transport.list_runs(RunQuery(dag_ids=["harvest", "index"], updated_since=since, limit=2))
     assert [r.run_id for r in runs] == ["a", "d"]
 
 
@@ -408,34 +359,6 @@ def test_list_runs_updated_since_one_dag_uses_its_path(make: Any, stub: Stubber)
     assert [r.run_id for r in transport.list_runs(RunQuery(dag_ids=["harvest"], updated_since=since))] == [
         "x"
     ]
-
-
-def test_clear_v2_is_not_a_dry_run(make: Any, stub: Stubber) -> None:
-    expect(
-        stub,
-        "POST",
-        "/dags/harvest/dagRuns/dj_1/clear",
-        v2_run("dj_1", "queued"),
-        body={"dry_run": False, "only_failed": True},
-    )
-    assert make().clear_run("harvest", "dj_1", only_failed=True).state == "queued"
-
-
-def test_clear_v1_whole_run(make: Any, stub: Stubber) -> None:
-    expect(stub, "POST", "/dags/harvest/dagRuns/dj_1/clear", v1_run("dj_1"), body={"dry_run": False})
-    assert make(API_VERSION="v1").clear_run("harvest", "dj_1").state == "queued"
-
-
-def test_clear_v1_only_failed_clears_task_instances_then_reads_run(make: Any, stub: Stubber) -> None:
-    expect(
-        stub,
-        "POST",
-        "/dags/harvest/clearTaskInstances",
-        {"task_instances": []},
-        body={"dry_run": False, "only_failed": True, "dag_run_id": "dj_1", "reset_dag_runs": True},
-    )
-    expect(stub, "GET", "/dags/harvest/dagRuns/dj_1", v1_run("dj_1", "queued"))
-    assert make(API_VERSION="v1").clear_run("harvest", "dj_1", only_failed=True).state == "queued"
 
 
 # --- task instances and logs -----------------------------------------------------------------
@@ -699,39 +622,7 @@ def test_selected_by_transport_name(session: RecordingSession) -> None:
     transports.reset()
 
 
-# --- health and links ------------------------------------------------------------------------
-
-
-def test_health_v2(make: Any, stub: Stubber) -> None:
-    transport = make(API_VERSION="auto")
-    expect(stub, "GET", "/version", {"version": "3.0.6"})
-    expect(
-        stub,
-        "GET",
-        "/monitor/health",
-        {"metadatabase": {"status": "healthy"}, "scheduler": {"status": "healthy"}},
-    )
-    health = transport.health()
-    assert health.healthy
-    assert health.version == "3.0.6"
-
-
-def test_health_v1_unhealthy_scheduler(make: Any, stub: Stubber) -> None:
-    transport = make(API_VERSION="v1")
-    expect(stub, "GET", "/version", {"version": "2.10.3"})
-    expect(
-        stub, "GET", "/health", {"metadatabase": {"status": "healthy"}, "scheduler": {"status": "unhealthy"}}
-    )
-    health = transport.health()
-    assert not health.healthy
-    assert health.version == "2.10.3"
-
-
-def test_health_reports_unreachable_airflow(make: Any, stub: Stubber) -> None:
-    aws_error(stub, "AccessDeniedException", "No Airflow role granted in IAM", 403)
-    health = make(API_VERSION="auto").health()
-    assert not health.healthy
-    assert "No Airflow role" in health.detail["error"]
+# --- links ------------------------------------------------------------------------------
 
 
 def test_links_v2(make: Any) -> None:
@@ -799,7 +690,7 @@ def test_request_paths_escape_colon_and_plus(make: Any, stub: Stubber) -> None:
 def test_trigger_conflict_names_the_run(make: Any, stub: Stubber) -> None:
     airflow_error(stub, 409, {"detail": {"reason": "Unique constraint violation", "message": "exists"}})
     with pytest.raises(Conflict, match="The DAG 'harvest' already has a run with id 'dj_1'"):
-        make().trigger("harvest", run_id="dj_1", conf={}, check_paused=False)
+        make().trigger("harvest", run_id="dj_1", conf={})
 
 
 def test_list_runs_skips_a_run_repeated_across_pages(
@@ -860,23 +751,3 @@ def test_server_exception_without_status_is_unavailable(make: Any, stub: Stubber
     with pytest.raises(AirflowUnavailable) as info:
         make().get_dag("harvest")
     assert info.value.status_code == 500
-
-
-def test_list_runs_updated_since_with_conf_filter(make: Any, stub: Stubber) -> None:
-    transport = make(API_VERSION="auto")
-    expect(stub, "GET", "/version", {"version": "3.2.0"})
-    expect(
-        stub,
-        "GET",
-        "/dags/~/dagRuns",
-        {"dag_runs": [], "total_entries": 0},
-        query={
-            "order_by": "-run_after",
-            "updated_at_gte": "2025-03-01T10:00:00Z",
-            "conf_contains": "abc",
-            "offset": 0,
-            "limit": 100,
-        },
-    )
-    since = datetime(2025, 3, 1, 10, 0, tzinfo=timezone.utc)
-    assert list(transport.list_runs(RunQuery(updated_since=since, conf_contains="abc"))) == []

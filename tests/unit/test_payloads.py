@@ -372,19 +372,6 @@ class TestVersion:
             payloads.version_from_string("1.10.15")
 
 
-class TestHealth:
-    def test_healthy_when_db_and_scheduler_are(self) -> None:
-        report = {"metadatabase": {"status": "healthy"}, "scheduler": {"status": "healthy"}}
-        health = payloads.parse_health(report, "3.0.6")
-        assert health.healthy
-        assert health.version == "3.0.6"
-        assert health.detail == report
-
-    def test_unhealthy_scheduler(self) -> None:
-        report = {"metadatabase": {"status": "healthy"}, "scheduler": {"status": "unhealthy"}}
-        assert not payloads.parse_health(report).healthy
-
-
 class TestLinks:
     def test_v2_run_url(self) -> None:
         url = payloads.run_url(

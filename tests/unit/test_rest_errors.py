@@ -19,7 +19,7 @@ from airflow_client.exceptions import (
     Conflict,
     NotFound,
 )
-from airflow_client.transports.base import Dag, DagRun, Health, LogChunk, RunQuery, TaskInstance
+from airflow_client.transports.base import Dag, DagRun, LogChunk, RunQuery, TaskInstance
 from airflow_client.transports.rest import RestTransport
 from tests.unit.rest_helpers import (
     PASSWORD,
@@ -45,7 +45,6 @@ class Call:
     ok: Callable[[str], Any]  # the success body for a version
     invoke: Callable[[RestTransport], Any]
     check: Callable[[Any], bool]
-    auth: bool = True
 
     def url(self, version: str) -> Any:
         return any_query(api_url(version, self.paths[version]))
@@ -55,10 +54,6 @@ class Call:
 
     def expect_ok(self, httpx_mock: HTTPXMock, version: str) -> None:
         self.expect(httpx_mock, version, json=self.ok(version))
-        if self.name == "health":  # health also reports the release
-            httpx_mock.add_response(
-                method="GET", url=api_url(version, "/version"), json={"version": "9.9.9"}, is_optional=True
-            )
 
 
 def _both(path: str) -> dict[str, str]:
@@ -85,7 +80,7 @@ CALLS = [
         "POST",
         _both("/dags/etl/dagRuns"),
         run_json,
-        lambda t: t.trigger("etl", run_id="dj_1", conf={"record": 1}, check_paused=False),
+        lambda t: t.trigger("etl", run_id="dj_1", conf={"record": 1}),
         lambda r: isinstance(r, DagRun) and r.run_id == "dj_1" and r.conf == {"record": 1},
     ),
     Call(
@@ -123,27 +118,9 @@ CALLS = [
         lambda t: t.task_log("etl", "dj_1", "greet", 1),
         lambda r: isinstance(r, LogChunk) and [line.text for line in r.lines] == ["hello"],
     ),
-    Call(
-        "clear_run",
-        "POST",
-        _both(f"{RUN}/clear"),
-        run_json,
-        lambda t: t.clear_run("etl", "dj_1"),
-        lambda r: isinstance(r, DagRun) and r.run_id == "dj_1",
-    ),
-    Call(
-        "health",
-        "GET",
-        {"v1": "/health", "v2": "/monitor/health"},
-        lambda v: {"metadatabase": {"status": "healthy"}, "scheduler": {"status": "healthy"}},
-        lambda t: t.health(),
-        lambda r: r == Health(healthy=True, version="9.9.9", detail=r.detail),
-        auth=False,
-    ),
 ]
 GET_CALLS = [call for call in CALLS if call.method == "GET"]
 POST_CALLS = [call for call in CALLS if call.method == "POST"]
-AUTH_CALLS = [call for call in CALLS if call.auth]
 
 
 def _ids(call: Call) -> str:
@@ -168,7 +145,7 @@ def transport(version: str, sleeps: list[float]) -> Any:
 
 
 def _authenticate(httpx_mock: HTTPXMock, call: Call, version: str) -> None:
-    if call.auth and version == "v2":
+    if version == "v2":
         expect_token(httpx_mock)
 
 
@@ -206,7 +183,7 @@ def test_timeout_is_not_retried(
     assert sleeps == []
 
 
-@pytest.mark.parametrize("call", AUTH_CALLS, ids=_ids)
+@pytest.mark.parametrize("call", CALLS, ids=_ids)
 @pytest.mark.parametrize("status", [401, 403])
 def test_v2_refused_token_is_renewed_once(httpx_mock: HTTPXMock, call: Call, status: int) -> None:
     transport = make_transport("v2")
@@ -219,7 +196,7 @@ def test_v2_refused_token_is_renewed_once(httpx_mock: HTTPXMock, call: Call, sta
     assert call.check(call.invoke(transport))
 
 
-@pytest.mark.parametrize("call", AUTH_CALLS, ids=_ids)
+@pytest.mark.parametrize("call", CALLS, ids=_ids)
 def test_v2_refused_twice_is_authentication_failed(httpx_mock: HTTPXMock, call: Call) -> None:
     transport = make_transport("v2")
     expect_token(httpx_mock)
@@ -365,10 +342,6 @@ def test_wrong_shape(
     if call.name == "task_log" and isinstance(body, dict):
         # A log answer without content is an empty chunk, not an error.
         assert call.invoke(transport).lines == ()
-        return
-    if call.name == "health" and isinstance(body, dict):
-        httpx_mock.add_response(url=api_url(version, "/version"), json={"version": "9.9.9"})
-        assert call.invoke(transport).healthy is False
         return
     with pytest.raises(BadResponse):
         call.invoke(transport)

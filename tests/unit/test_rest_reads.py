@@ -1,18 +1,16 @@
-"""REST transport: listing runs, task instances, logs, clearing and health."""
+"""REST transport: listing runs, task instances and logs."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
-from airflow_client.exceptions import AirflowUnavailable
 from airflow_client.transports.base import LogLine, RunQuery
 from airflow_client.transports.rest import RestTransport
-from tests.unit.rest_helpers import BASE, api_url, make_transport, run_json
+from tests.unit.rest_helpers import api_url, make_transport, run_json
 
 ORDER = {"v1": "-execution_date", "v2": "-run_after"}
 
@@ -53,41 +51,31 @@ def test_list_filters_in_query_string_v2(httpx_mock: HTTPXMock) -> None:
         url=api_url("v2", "/dags/etl/dagRuns"),
         match_params={
             "order_by": "-run_after",
-            "state": ["queued", "running"],
             "updated_at_gte": "2026-01-02T02:04:05Z",
-            "conf_contains": '"record": 7',
             "limit": "50",
             "offset": "0",
         },
         json=_page("v2", ["a"], 1),
     )
     since = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=1)))
-    query = RunQuery(
-        dag_ids=["etl"],
-        states=["queued", "running"],
-        updated_since=since,
-        conf_contains='"record": 7',
-        limit=50,
-    )
+    query = RunQuery(dag_ids=["etl"], updated_since=since, limit=50)
 
     assert [run.run_id for run in transport.list_runs(query)] == ["a"]
 
 
 def test_list_filters_in_query_string_v1(httpx_mock: HTTPXMock) -> None:
-    # Airflow 2 has no conf filter: the substring is left for the caller to check.
     transport = make_transport("v1")
     httpx_mock.add_response(
         url=api_url("v1", "/dags/~/dagRuns"),
         match_params={
             "order_by": "-execution_date",
-            "state": "failed",
             "updated_at_gte": "2026-01-02T03:04:05Z",
             "limit": "100",
             "offset": "0",
         },
         json=_page("v1", ["a"], 1),
     )
-    query = RunQuery(states=["failed"], updated_since=datetime(2026, 1, 2, 3, 4, 5), conf_contains="x")
+    query = RunQuery(updated_since=datetime(2026, 1, 2, 3, 4, 5))
 
     assert [run.run_id for run in transport.list_runs(query)] == ["a"]
 
@@ -134,24 +122,25 @@ def test_list_skips_a_run_repeated_across_pages(
     assert runs == [*first, "r100"]
 
 
-def test_list_several_dags_newest_first(
-    httpx_mock: HTTPXMock, transport: RestTransport, version: str
-) -> None:
-    httpx_mock.add_response(url=_listing(version, "a"), json=_page(version, ["a1", "a2"], 2, "a", start=0))
-    httpx_mock.add_response(url=_listing(version, "b"), json=_page(version, ["b1", "b2"], 2, "b", start=1))
-    # dag_ids repeated: asked once.
-    runs = list(transport.list_runs(RunQuery(dag_ids=["a", "b", "a"])))
+def test_list_one_dag(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
+    httpx_mock.add_response(url=_listing(version, "a"), json=_page(version, ["a1", "a2"], 2, "a"))
 
-    assert [run.run_id for run in runs] == ["a1", "b1", "a2", "b2"]
+    runs = list(transport.list_runs(RunQuery(dag_ids=["a"])))
+
+    assert [run.run_id for run in runs] == ["a1", "a2"]
+
+
+def test_list_several_dags_is_refused(transport: RestTransport) -> None:
+    # No batch_listing: callers list DAGs one by one (syncing does).
+    assert transport.capabilities.batch_listing is False
+    with pytest.raises(ValueError, match="one DAG per query"):
+        list(transport.list_runs(RunQuery(dag_ids=["a", "b"])))
 
 
 def test_list_unknown_dag_has_no_runs(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
     httpx_mock.add_response(url=_listing(version, "gone"), status_code=404, json={"detail": "not found"})
-    httpx_mock.add_response(url=_listing(version, "etl"), json=_page(version, ["e1"], 1))
 
-    runs = list(transport.list_runs(RunQuery(dag_ids=["gone", "etl"])))
-
-    assert [run.run_id for run in runs] == ["e1"]
+    assert list(transport.list_runs(RunQuery(dag_ids=["gone"]))) == []
 
 
 def test_list_is_lazy(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
@@ -291,98 +280,3 @@ def test_log_asks_for_json(httpx_mock: HTTPXMock, transport: RestTransport, vers
     transport.task_log("etl", "dj_1", "greet", 2)
 
     assert httpx_mock.get_requests()[0].headers["Accept"] == "application/json"
-
-
-# --- clear -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("only_failed", [True, False])
-def test_v2_clear(httpx_mock: HTTPXMock, only_failed: bool) -> None:
-    transport = make_transport("v2", TOKEN="static")
-    httpx_mock.add_response(
-        method="POST",
-        url=api_url("v2", "/dags/etl/dagRuns/dj_1/clear"),
-        match_json={"dry_run": False, "only_failed": only_failed},
-        json=run_json("v2", state="queued"),
-    )
-
-    assert transport.clear_run("etl", "dj_1", only_failed=only_failed).state == "queued"
-
-
-def test_v1_clear_whole_run(httpx_mock: HTTPXMock) -> None:
-    transport = make_transport("v1")
-    httpx_mock.add_response(
-        method="POST",
-        url=api_url("v1", "/dags/etl/dagRuns/dj_1/clear"),
-        match_json={"dry_run": False},
-        json=run_json("v1", state="queued"),
-    )
-
-    assert transport.clear_run("etl", "dj_1").state == "queued"
-
-
-def test_v1_clear_only_failed_tasks(httpx_mock: HTTPXMock) -> None:
-    transport = make_transport("v1")
-    httpx_mock.add_response(
-        method="POST",
-        url=api_url("v1", "/dags/etl/clearTaskInstances"),
-        match_json={"dry_run": False, "dag_run_id": "dj_1", "only_failed": True, "reset_dag_runs": True},
-        json={"task_instances": [{"task_id": "greet", "dag_run_id": "dj_1"}]},
-    )
-    httpx_mock.add_response(url=api_url("v1", "/dags/etl/dagRuns/dj_1"), json=run_json("v1", state="queued"))
-
-    assert transport.clear_run("etl", "dj_1", only_failed=True).state == "queued"
-
-
-# --- health ------------------------------------------------------------------------------------
-
-HEALTH = {"v1": "/health", "v2": "/monitor/health"}
-
-
-def _health(scheduler: str = "healthy") -> dict[str, Any]:
-    return {
-        "metadatabase": {"status": "healthy"},
-        "scheduler": {"status": scheduler, "latest_scheduler_heartbeat": "2026-11-25T19:44:06+00:00"},
-        "triggerer": {"status": None},
-    }
-
-
-def test_health(httpx_mock: HTTPXMock, version: str) -> None:
-    transport = make_transport(version)  # credentials are not needed, nor sent
-    httpx_mock.add_response(url=api_url(version, HEALTH[version]), json=_health())
-    httpx_mock.add_response(url=api_url(version, "/version"), json={"version": "3.3.2"})
-
-    health = transport.health()
-
-    assert (health.healthy, health.version) == (True, "3.3.2")
-    assert health.detail["scheduler"]["status"] == "healthy"
-    assert all("Authorization" not in request.headers for request in httpx_mock.get_requests())
-
-
-def test_unhealthy_scheduler(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
-    httpx_mock.add_response(url=api_url(version, HEALTH[version]), json=_health("unhealthy"))
-    httpx_mock.add_response(url=api_url(version, "/version"), json={"version": "2.11.2"})
-
-    assert transport.health().healthy is False
-
-
-@pytest.mark.parametrize("failure", ["status", "connection"])
-def test_health_without_version(httpx_mock: HTTPXMock, version: str, failure: str) -> None:
-    transport = make_transport(version, RETRIES=0)
-    httpx_mock.add_response(url=api_url(version, HEALTH[version]), json=_health())
-    if failure == "status":
-        httpx_mock.add_response(url=api_url(version, "/version"), status_code=500)
-    else:
-        httpx_mock.add_exception(httpx.ConnectError("refused"), url=api_url(version, "/version"))
-
-    health = transport.health()
-
-    assert (health.healthy, health.version) == (True, None)
-
-
-def test_health_of_unreachable_airflow(httpx_mock: HTTPXMock) -> None:
-    transport = make_transport("auto", RETRIES=0)
-    httpx_mock.add_exception(httpx.ConnectError("refused"), url=f"{BASE}/api/v2/version")
-
-    with pytest.raises(AirflowUnavailable):
-        transport.health()

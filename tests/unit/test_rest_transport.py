@@ -19,7 +19,6 @@ from airflow_client.exceptions import (
     BadResponse,
     ConfigurationError,
     Conflict,
-    DagPaused,
     NotFound,
 )
 from airflow_client.transports import transport_class
@@ -216,7 +215,7 @@ def test_auto_detects_v2_once(httpx_mock: HTTPXMock) -> None:
     transport.get_dag("etl")
     transport.get_dag("etl")
 
-    assert transport.capabilities.run_after is True
+    assert transport.capabilities.updated_since_filter is True
     version_requests = httpx_mock.get_requests(url=api_url("v2", "/version"))
     assert len(version_requests) == 1
     assert "Authorization" not in version_requests[0].headers
@@ -335,7 +334,6 @@ def test_redirect_is_not_followed(httpx_mock: HTTPXMock) -> None:
 def test_v2_trigger_sends_null_logical_date(httpx_mock: HTTPXMock) -> None:
     transport = make_transport("v2")
     expect_token(httpx_mock)
-    httpx_mock.add_response(url=api_url("v2", "/dags/etl"), json=_dag())
     httpx_mock.add_response(
         method="POST",
         url=api_url("v2", "/dags/etl/dagRuns"),
@@ -358,7 +356,6 @@ def test_v2_trigger_sends_null_logical_date(httpx_mock: HTTPXMock) -> None:
 
 def test_v1_trigger_has_no_logical_date_nor_empty_note(httpx_mock: HTTPXMock) -> None:
     transport = make_transport("v1")
-    httpx_mock.add_response(url=api_url("v1", "/dags/etl"), json=_dag())
     httpx_mock.add_response(
         method="POST",
         url=api_url("v1", "/dags/etl/dagRuns"),
@@ -378,34 +375,28 @@ def test_v1_trigger_has_no_logical_date_nor_empty_note(httpx_mock: HTTPXMock) ->
 def test_trigger_sends_no_referer(httpx_mock: HTTPXMock, version: str) -> None:
     transport = make_transport(version)
     expect_token(httpx_mock, optional=version == "v1")
-    httpx_mock.add_response(url=api_url(version, "/dags/etl"), json=_dag())
     httpx_mock.add_response(method="POST", url=api_url(version, "/dags/etl/dagRuns"), json=run_json(version))
 
     transport.trigger("etl", run_id="dj_1", conf={})
 
     requests = httpx_mock.get_requests()
-    assert len(requests) == (3 if version == "v2" else 2)
+    assert len(requests) == (2 if version == "v2" else 1)
     assert all("referer" not in request.headers for request in requests)
-
-
-@pytest.mark.parametrize("version", ["v1", "v2"])
-def test_paused_dag_is_not_triggered(httpx_mock: HTTPXMock, version: str) -> None:
-    transport = make_transport(version, TOKEN="t")
-    httpx_mock.add_response(url=api_url(version, "/dags/etl"), json=_dag(paused=True))
-
-    with pytest.raises(DagPaused, match="Unpause it in Airflow"):
-        transport.trigger("etl", run_id="dj_1", conf={})
-    assert [request.method for request in httpx_mock.get_requests()] == ["GET"]
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_trigger_of_unknown_dag(httpx_mock: HTTPXMock, version: str) -> None:
     transport = make_transport(version, TOKEN="t")
-    httpx_mock.add_response(url=api_url(version, "/dags/etl"), status_code=404, json={"detail": "not found"})
+    httpx_mock.add_response(
+        method="POST",
+        url=api_url(version, "/dags/etl/dagRuns"),
+        status_code=404,
+        json={"detail": "not found"},
+    )
 
     with pytest.raises(NotFound):
         transport.trigger("etl", run_id="dj_1", conf={})
-    assert [request.method for request in httpx_mock.get_requests()] == ["GET"]
+    assert [request.method for request in httpx_mock.get_requests()] == ["POST"]
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
@@ -417,23 +408,25 @@ def test_trigger_of_an_existing_run_id(httpx_mock: HTTPXMock, version: str) -> N
     )
 
     with pytest.raises(Conflict, match="The DAG 'etl' already has a run with id 'dj_1'") as caught:
-        transport.trigger("etl", run_id="dj_1", conf={}, check_paused=False)
+        transport.trigger("etl", run_id="dj_1", conf={})
     assert (caught.value.status_code, caught.value.body) == (409, body)
 
 
-def test_trigger_without_paused_check(httpx_mock: HTTPXMock) -> None:
+def test_trigger_is_one_post(httpx_mock: HTTPXMock) -> None:
+    # Whether the DAG is paused is the service's question, asked before (services._send).
     transport = make_transport("v1")
     httpx_mock.add_response(method="POST", url=api_url("v1", "/dags/etl/dagRuns"), json=run_json("v1"))
 
-    assert transport.trigger("etl", run_id="dj_1", conf={}, check_paused=False).run_id == "dj_1"
+    assert transport.trigger("etl", run_id="dj_1", conf={}).run_id == "dj_1"
+    assert [request.method for request in httpx_mock.get_requests()] == ["POST"]
 
 
 # --- capabilities and links --------------------------------------------------------------------
 
 
-def test_capabilities_per_version() -> None:
-    v2 = make_transport("v2").capabilities
-    assert (v2.conf_filter, v2.updated_since_filter, v2.structured_logs, v2.run_after) == (True,) * 4
+def test_capabilities_of_both_versions() -> None:
+    # One DAG per listing (no batch_listing), filtered on updated_at.
+    assert make_transport("v2").capabilities == Capabilities(updated_since_filter=True)
     assert make_transport("v1").capabilities == Capabilities(updated_since_filter=True)
 
 
@@ -502,7 +495,7 @@ def test_capabilities_share_the_link_probe_pause(
 
     monkeypatch.setattr(RestTransport, "version_probe_pause", 0.0)  # the pause is over
     httpx_mock.add_response(url=api_url("v2", "/version"), json={"version": "3.3.2"})
-    assert transport.capabilities.run_after is True
+    assert transport.capabilities.updated_since_filter is True
     assert len(httpx_mock.get_requests()) == 2
 
 
