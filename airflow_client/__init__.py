@@ -18,9 +18,9 @@ _LAZY = {
     "TriggerFailed": "airflow_client.exceptions",
     "UnknownJob": "airflow_client.exceptions",
     "InvalidConf": "airflow_client.exceptions",
-    "trigger": "airflow_client.services",
-    "trigger_on_commit": "airflow_client.services",
-    "refresh": "airflow_client.services",
+    "trigger": "airflow_client.triggering",
+    "trigger_on_commit": "airflow_client.triggering",
+    "refresh": "airflow_client.refreshing",
     "sync": "airflow_client.syncing",  # not sync.py: importing it would shadow sync()
     "JobRun": "airflow_client.models",
     "JobTrigger": "airflow_client.models",

@@ -25,7 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from airflow_client import services
+from airflow_client import refreshing, triggering
 from airflow_client.exceptions import AirflowClientError, AlreadyRunning
 from airflow_client.jobs import Job, get_job
 from airflow_client.models import JobRecord, JobRun, JobTrigger, record_prefetches
@@ -57,7 +57,7 @@ def _records_html(owner: JobRun | JobTrigger) -> SafeString:
 
 def _airflow_link(job_run: JobRun) -> SafeString:
     try:
-        url = services.run_url(job_run)
+        url = refreshing.run_url(job_run)
     except AirflowClientError:
         return format_html("{}", "-")
     return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("Open in Airflow"))
@@ -244,7 +244,7 @@ def trigger_action(job: type[Job] | Job | str, *, description: str | None = None
                 )
                 continue
             try:
-                job_run = services.trigger(instance, obj, user=user)
+                job_run = triggering.trigger(instance, obj, user=user)
             except AlreadyRunning as exc:
                 level, text = (
                     messages.WARNING,

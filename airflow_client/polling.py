@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext, ngettext
 
-from airflow_client import services
+from airflow_client import refreshing, triggering
 from airflow_client.conf import get_settings
 from airflow_client.exceptions import AirflowClientError
 from airflow_client.mixins import current_job_run, is_prefetched, last_job_success, latest_job_run
@@ -147,7 +147,7 @@ def _current(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | N
     run = current_run(job, obj)
     if run is not None and not run.finished:
         return run, None
-    return run, services.pending_trigger(job, obj)
+    return run, triggering.pending_trigger(job, obj)
 
 
 def look_up(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | None]:
@@ -173,7 +173,7 @@ def poll(job: Job, obj: models.Model, run_pk: str | None = None) -> tuple[JobRun
     if starting is None:
         return (refresh_quietly(run) if run is not None else None), None
     try:
-        started = services.resolve_trigger(starting)
+        started = triggering.resolve_trigger(starting)
     except AirflowClientError:
         return None, starting
     if started is not None:
@@ -205,15 +205,15 @@ def poll_tag(run: JobRun | None, starting: JobTrigger | None = None) -> str:
 
 
 def refresh_quietly(run: JobRun) -> JobRun:
-    """Re-read an unfinished run (coalesced by services); Airflow being down is not an error here.
+    """Re-read an unfinished run (coalesced by refresh()); Airflow being down is not an error here.
 
-    services records the failure on the run (``refresh_error``), and the widget
+    refresh() records the failure on the run (``refresh_error``), and the widget
     says so from there.
     """
     if run.finished:
         return run
     try:
-        return services.refresh(run)
+        return refreshing.refresh(run)
     except AirflowClientError:
         return run
 
@@ -221,7 +221,7 @@ def refresh_quietly(run: JobRun) -> JobRun:
 def airflow_link(run: JobRun) -> str:
     """The run in Airflow's UI, or "" when its environment is no longer configured."""
     try:
-        return services.run_url(run)
+        return refreshing.run_url(run)
     except AirflowClientError:
         return ""
 
