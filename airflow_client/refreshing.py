@@ -22,6 +22,7 @@ from airflow_client.states import FINISHED_STATES, RunState
 from airflow_client.transports import get_transport
 from airflow_client.transports.base import DagRun, LogChunk, TaskInstance
 
+# recorded_at() is also sync's, imported by name: a helper, not this module's API.
 __all__ = [
     "announce_change",
     "log_url",

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
 
-__all__ = ["pending_limit", "pending_trigger", "resolve_trigger", "trigger", "trigger_on_commit"]
+# pending_limit() is also sync's, imported by name: a helper, not this module's API.
+__all__ = ["pending_trigger", "resolve_trigger", "trigger", "trigger_on_commit"]
 
 logger = logging.getLogger(__name__)
 
