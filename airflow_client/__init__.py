@@ -24,12 +24,9 @@ if TYPE_CHECKING:  # `X as X`: an explicit re-export
     )
     from airflow_client.jobs import Job as Job, register as register
     from airflow_client.models import JobRun as JobRun, JobTrigger as JobTrigger
-    from airflow_client.services import (
-        refresh as refresh,
-        trigger as trigger,
-        trigger_on_commit as trigger_on_commit,
-    )
+    from airflow_client.refreshing import refresh as refresh
     from airflow_client.syncing import SyncReport as SyncReport, sync as sync
+    from airflow_client.triggering import trigger as trigger, trigger_on_commit as trigger_on_commit
 
 #: Where each public name lives (a test checks this map against the imports above).
 _HOMES = {
@@ -43,9 +40,9 @@ _HOMES = {
     "register": "airflow_client.jobs",
     "JobRun": "airflow_client.models",
     "JobTrigger": "airflow_client.models",
-    "refresh": "airflow_client.services",
-    "trigger": "airflow_client.services",
-    "trigger_on_commit": "airflow_client.services",
+    "refresh": "airflow_client.refreshing",
+    "trigger": "airflow_client.triggering",
+    "trigger_on_commit": "airflow_client.triggering",
     "SyncReport": "airflow_client.syncing",
     "sync": "airflow_client.syncing",
 }

@@ -25,7 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from airflow_client import services
+from airflow_client import triggering
 from airflow_client.display import airflow_url
 from airflow_client.exceptions import AirflowClientError, AlreadyRunning
 from airflow_client.jobs import Job, get_job
@@ -244,7 +244,7 @@ def trigger_action(job: type[Job] | Job | str, *, description: str | None = None
                 )
                 continue
             try:
-                job_run = services.trigger(instance, obj, user=user)
+                job_run = triggering.trigger(instance, obj, user=user)
             except AlreadyRunning as exc:
                 level, text = (
                     messages.WARNING,

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.utils.translation import gettext, ngettext
 
-from airflow_client import services
+from airflow_client import refreshing
 from airflow_client.exceptions import AirflowClientError
 from airflow_client.models import JobRun
 
@@ -43,6 +43,6 @@ def airflow_url(run: JobRun) -> str:
     error is not raised; callers show no link (or a dash) instead.
     """
     try:
-        return services.run_url(run)
+        return refreshing.run_url(run)
     except AirflowClientError:
         return ""

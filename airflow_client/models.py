@@ -7,25 +7,55 @@ JobRecord (content type + object id as text, so non-integer keys work).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Case, Q, Value, When
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from airflow_client.exceptions import AirflowError
 from airflow_client.states import ACTIVE_STATES, FINISHED_STATES, RunState
 
 if TYPE_CHECKING:
     from airflow_client.jobs import Job
+    from airflow_client.transports.base import DagRun
+
+# The state changes below are conditional UPDATEs (compare-and-set): each says in its
+# docstring which concurrent callers it decides between. None of them talks to Airflow.
+
+#: refresh_error of a run Airflow no longer has.
+GONE_MESSAGE = "The run no longer exists in Airflow."
+
+_ANY: Any = object()
 
 
 def content_key(obj: models.Model) -> tuple[ContentType, str]:
     """The (content type, object id) pair a record is linked by."""
     return ContentType.objects.get_for_model(obj), str(obj.pk)
+
+
+class JobTriggerQuerySet(models.QuerySet["JobTrigger"]):
+    def open(self) -> JobTriggerQuerySet:
+        """Triggers that have no run yet but may still get one (pending or unknown)."""
+        return cast(JobTriggerQuerySet, self.filter(outcome__in=JobTrigger.OPEN))
+
+    def create_for(self, obj: models.Model, request: Mapping[str, Any]) -> JobTrigger:
+        """Save a trigger (``request``: its fields) linked to ``obj``; call inside a transaction."""
+        job_trigger: JobTrigger = self.create(**request)
+        content_type, object_id = content_key(obj)
+        JobRecord.objects.create(
+            job_trigger=job_trigger, content_type=content_type, object_id=object_id, dag_id=job_trigger.dag_id
+        )
+        return job_trigger
+
+
+JobTriggerManager = models.Manager.from_queryset(JobTriggerQuerySet)
 
 
 class JobTrigger(models.Model):
@@ -34,7 +64,7 @@ class JobTrigger(models.Model):
     It is deleted once its JobRun exists, unless AIRFLOW_PRESERVE_JOB_TRIGGER.
     A trigger that stays ``unknown`` got no answer to its POST: the widget's
     poll, sync() or the next trigger ask Airflow for its run id later
-    (services.resolve_trigger).
+    (triggering.resolve_trigger).
     """
 
     # Values without explicit labels: mypy then types each member as the str it is
@@ -75,6 +105,8 @@ class JobTrigger(models.Model):
     #: when the POST left; None while it has not (such a trigger cannot be in Airflow)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
 
+    objects = JobTriggerManager()
+
     class Meta:
         verbose_name = _("job trigger")
         verbose_name_plural = _("job triggers")
@@ -86,6 +118,96 @@ class JobTrigger(models.Model):
 
     def records(self) -> list[models.Model]:
         return _linked_records(self.job_records.all())
+
+    @property
+    def in_flight_since(self) -> datetime:
+        """Since when its POST may be on its way: sent_at, or created_at while not sent."""
+        return self.sent_at or self.created_at
+
+    def recorded_run(self) -> JobRun | None:
+        """The JobRun of this trigger's run id, if one is recorded."""
+        found: JobRun | None = JobRun.objects.filter(
+            environment=self.environment, dag_id=self.dag_id, dag_run_id=self.run_id
+        ).first()
+        return found
+
+    def reread(self) -> bool:
+        """Reload in place; False (the instance kept as it was) when it was deleted meanwhile."""
+        try:
+            self.refresh_from_db()
+        except JobTrigger.DoesNotExist:  # started and not preserved, or deleted by hand
+            return False
+        return True
+
+    def mark_sent(self) -> bool:
+        """Stamp ``sent_at`` just before the POST: the point of no return.
+
+        Taken only while the trigger is still pending: one given up meanwhile (its
+        record freed for another caller, see mark_failed(sent_at=None)) is not sent
+        at all, and False is returned (the trigger re-read). Exactly one of the two happens.
+        """
+        now = timezone.now()
+        if JobTrigger.objects.filter(pk=self.pk, outcome=self.Outcome.PENDING).update(sent_at=now):
+            self.sent_at = now
+            return True
+        self.reread()
+        return False
+
+    def mark_unknown(self, error: str) -> None:
+        """Sent, never answered: Airflow may have started the run (resolve_trigger asks later)."""
+        JobTrigger.objects.filter(pk=self.pk).update(outcome=self.Outcome.UNKNOWN, error=error)
+        self.reread()
+
+    def mark_failed(self, exc: Exception, *, sent_at: datetime | None = _ANY) -> None:
+        """Mark the trigger failed with ``exc`` and free the record's slot; re-read it.
+
+        With ``sent_at``, only if the trigger is still open and was (not) sent exactly
+        then: a caller deciding from an older reading must not fail a trigger just sent.
+        """
+        if isinstance(exc, AirflowError):
+            body = (
+                exc.body if isinstance(exc.body, (dict, list)) else ({"text": exc.body} if exc.body else None)
+            )
+            status_code, error = exc.status_code, exc.detail
+        else:
+            body, status_code, error = None, None, f"{type(exc).__name__}: {exc}"
+        triggers = JobTrigger.objects.filter(pk=self.pk)
+        if sent_at is not _ANY:
+            triggers = triggers.filter(outcome__in=JobTrigger.OPEN, sent_at=sent_at)
+        with transaction.atomic():
+            if triggers.update(
+                outcome=self.Outcome.FAILED, status_code=status_code, response=body, error=error
+            ):
+                JobSlot.objects.filter(job_trigger=self, job_run__isnull=True).delete()
+        self.reread()
+
+    def mark_started(self, job_run: JobRun, *, status_code: int, response: Any, keep: bool) -> None:
+        """Hand the trigger's records and slot to ``job_run`` (Airflow started it), then mark
+        the trigger started (``keep``) or delete it. Call in the transaction that stored the run."""
+        for link in self.job_records.all():
+            job_run.link_record(link.content_type_id, link.object_id)
+        # The slot goes to the run before the trigger may go.
+        JobSlot.objects.filter(job_trigger=self).update(job_run=job_run)
+        triggers = JobTrigger.objects.filter(pk=self.pk)
+        if keep:
+            triggers.update(outcome=self.Outcome.STARTED, status_code=status_code, response=response)
+        else:
+            triggers.delete()
+
+    def claim_check(self, interval: timedelta, now: datetime) -> bool:
+        """Elect this caller to ask Airflow about the open trigger: a conditional UPDATE of
+        ``checked_at`` that one caller per ``interval`` wins (like JobRun.claim_refresh)."""
+        claimed = (
+            JobTrigger.objects.filter(pk=self.pk, outcome__in=JobTrigger.OPEN)
+            .filter(Q(checked_at__isnull=True) | Q(checked_at__lte=now - interval))
+            .update(checked_at=now)
+        )
+        return bool(claimed)
+
+    def store_error(self, exc: Exception) -> None:
+        """Keep why Airflow could not be asked (the trigger stays open); re-read it."""
+        JobTrigger.objects.filter(pk=self.pk).update(error=f"Airflow could not be asked: {exc}"[:2000])
+        self.reread()
 
 
 class JobRunQuerySet(models.QuerySet["JobRun"]):
@@ -145,6 +267,52 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
         if dag_id is not None:
             runs = runs.for_dag(dag_id)
         return cast(JobRunQuerySet, runs.filter(state=RunState.SUCCESS)).newest_first().first()
+
+    # State changes, each one conditional UPDATE. Call them on JobRun.objects (store_dag_run)
+    # or on a queryset of one run (claim_refresh, set_state); JobRun has the per-run shortcuts.
+
+    def claim_refresh(self, interval: timedelta | None) -> int:
+        """Stamp ``refreshed_at`` on the runs due for a read from Airflow: unfinished and not
+        read within ``interval`` (None: all of them). Callers racing for one run coalesce on
+        this UPDATE: exactly one of them gets 1 and reads Airflow."""
+        now = timezone.now()
+        runs = self
+        if interval is not None:
+            runs = runs.exclude(state__in=FINISHED_STATES).filter(
+                Q(refreshed_at__isnull=True) | Q(refreshed_at__lte=now - interval)
+            )
+        return runs.update(refreshed_at=now)
+
+    def set_state(self, state: str) -> str:
+        """Set one run's state by compare-and-set: however many callers store the same change,
+        exactly one gets the old state back (and signals); the others get ``state``."""
+        for _attempt in range(5):
+            old_state: str | None = self.values_list("state", flat=True).first()
+            if old_state is None or old_state == state:
+                return state
+            if self.filter(state=old_state).update(state=state, updated_at=timezone.now()):
+                return old_state
+        return state
+
+    def store_dag_run(self, environment: str, dag_run: DagRun, **extra: Any) -> tuple[JobRun, str | None]:
+        """The JobRun for ``dag_run``, created or updated (with ``extra`` fields); also the
+        state it had if this call changed it (None: created here), else the new state."""
+        key = {"environment": environment, "dag_id": dag_run.dag_id, "dag_run_id": dag_run.run_id}
+        try:
+            with transaction.atomic():
+                job_run: JobRun = self.create(
+                    **key,
+                    **_airflow_fields(dag_run),
+                    **extra,
+                    state=dag_run.state,
+                    refreshed_at=timezone.now(),
+                )
+            return job_run, None
+        except IntegrityError:  # recorded already, maybe by a concurrent caller
+            job_run = self.get(**key)
+        if extra:
+            self.filter(pk=job_run.pk).update(**extra)
+        return job_run, job_run.store(dag_run)
 
 
 JobRunManager = models.Manager.from_queryset(JobRunQuerySet)
@@ -217,6 +385,67 @@ class JobRun(models.Model):
         """The records this run was about (one query per model)."""
         return _linked_records(self.job_records.all())
 
+    def differs_from(self, dag_run: DagRun) -> bool:
+        """Whether Airflow's ``dag_run`` says anything this record does not."""
+        wanted: dict[str, Any] = {**_airflow_fields(dag_run), "state": dag_run.state}
+        return any(getattr(self, name) != value for name, value in wanted.items())
+
+    def reread(self) -> bool:
+        """Reload in place; False (the instance kept as it was) when it was deleted meanwhile."""
+        try:
+            self.refresh_from_db()
+        except JobRun.DoesNotExist:  # pruned by another caller's retention, or deleted by hand
+            return False
+        return True
+
+    def _one(self) -> JobRunQuerySet:
+        return cast(JobRunQuerySet, JobRun.objects.filter(pk=self.pk))
+
+    def refreshed_within(self, interval: timedelta) -> bool:
+        """Read from Airflow less than ``interval`` ago (as loaded: no query)."""
+        return self.refreshed_at is not None and self.refreshed_at > timezone.now() - interval
+
+    def claim_refresh(self, interval: timedelta | None) -> bool:
+        """Whether this caller is the one to read the run from Airflow now (see
+        JobRunQuerySet.claim_refresh; ``interval`` None claims it whatever its state)."""
+        return bool(self._one().claim_refresh(interval))
+
+    def set_state(self, state: str) -> str:
+        """Compare-and-set the state: the old one if this call changed it, else ``state``."""
+        return self._one().set_state(state)
+
+    def store(self, dag_run: DagRun) -> str:
+        """Write what Airflow said; the old state if this call changed it, else the new one."""
+        runs = self._one()
+        runs.update(**_airflow_fields(dag_run), refresh_error="", updated_at=timezone.now())
+        return runs.set_state(dag_run.state)
+
+    def store_error(self, exc: Exception) -> None:
+        """Keep why Airflow could not be read (the state stays as last read); re-read the run."""
+        self._one().update(refresh_error=str(exc)[:2000])
+        self.reread()
+
+    def mark_gone(self) -> str:
+        """Airflow has no such run (deleted there). An unfinished one will never finish, so it
+        counts as failed; a finished one keeps its outcome (Airflow cleans up old runs).
+        Returns as set_state() does; re-read before comparing."""
+        runs = self._one()
+        runs.update(refresh_error=GONE_MESSAGE)
+        return cast(JobRunQuerySet, runs.exclude(state__in=FINISHED_STATES)).set_state(RunState.FAILED)
+
+    def release_slot(self) -> None:
+        """Free the record this finished run held (JobSlot)."""
+        JobSlot.objects.filter(job_run=self).delete()
+
+    def link_record(self, content_type_id: int, object_id: str) -> None:
+        """Link the run to one record (once: a run links a record at most once)."""
+        JobRecord.objects.get_or_create(
+            job_run=self,
+            content_type_id=content_type_id,
+            object_id=object_id,
+            defaults={"dag_id": self.dag_id},
+        )
+
 
 class JobRecord(models.Model):
     """Links a run or a trigger to one record of any model."""
@@ -257,6 +486,33 @@ class JobRecord(models.Model):
         return f"{self.content_type_id}:{self.object_id} ({self.dag_id})"
 
 
+class JobSlotQuerySet(models.QuerySet["JobSlot"]):
+    def of(self, job: Job, obj: models.Model) -> JobSlotQuerySet:
+        """The slot (at most one) of ``obj`` in ``job``'s DAG and environment."""
+        content_type, object_id = content_key(obj)
+        return cast(
+            JobSlotQuerySet,
+            self.filter(
+                environment=job.environment, dag_id=job.dag_id, content_type=content_type, object_id=object_id
+            ),
+        )
+
+    def claim(self, job: Job, obj: models.Model, job_trigger: JobTrigger) -> JobSlot:
+        """Take ``obj``'s slot for ``job_trigger``; IntegrityError when it is held (see JobSlot)."""
+        content_type, object_id = content_key(obj)
+        slot: JobSlot = self.create(
+            environment=job.environment,
+            dag_id=job.dag_id,
+            content_type=content_type,
+            object_id=object_id,
+            job_trigger=job_trigger,
+        )
+        return slot
+
+
+JobSlotManager = models.Manager.from_queryset(JobSlotQuerySet)
+
+
 class JobSlot(models.Model):
     """The single active slot of a (DAG, record) whose Job disallows concurrent runs.
 
@@ -281,6 +537,8 @@ class JobSlot(models.Model):
     job_run = models.ForeignKey(JobRun, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = JobSlotManager()
+
     class Meta:
         verbose_name = _("job slot")
         verbose_name_plural = _("job slots")
@@ -293,6 +551,27 @@ class JobSlot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dag_id} {self.content_type_id}:{self.object_id}"
+
+    def drop(self) -> None:
+        """Delete this stale slot. Conditional: only the version read is deleted; a slot
+        re-claimed meanwhile (another trigger or run) survives."""
+        JobSlot.objects.filter(pk=self.pk, job_run=self.job_run_id, job_trigger=self.job_trigger_id).delete()
+
+
+def _airflow_fields(dag_run: DagRun) -> dict[str, Any]:
+    """The JobRun fields (but the state) as Airflow reports them in ``dag_run``."""
+    return {
+        "run_type": dag_run.run_type or "",
+        "triggered_by": dag_run.triggered_by,
+        "triggering_user": dag_run.triggering_user or "",
+        "logical_date": dag_run.logical_date,
+        "run_after": dag_run.run_after,
+        "queued_at": dag_run.queued_at,
+        "start_date": dag_run.start_date,
+        "end_date": dag_run.end_date,
+        "conf": dict(dag_run.conf),
+        "note": dag_run.note or "",
+    }
 
 
 def record_prefetches() -> list[models.Prefetch[Any] | str]:

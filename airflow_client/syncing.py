@@ -8,7 +8,7 @@ For each environment, in this order:
    app has never seen (started from Airflow's UI, a schedule, the CLI), linked
    to their records through ``Job.get_objects(conf)``; known runs in the same
    listing are updated from it, without a request of their own;
-3. refresh, one request each (coalesced by services.refresh), the unfinished
+3. refresh, one request each (coalesced by refreshing.refresh), the unfinished
    runs the listing did not cover.
 
 Where to remember "listed up to": the time of each DAG's last successful
@@ -34,7 +34,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from airflow_client import pruning, services
+from airflow_client import pruning
 from airflow_client.conf import get_settings
 from airflow_client.exceptions import (
     AirflowClientError,
@@ -45,8 +45,10 @@ from airflow_client.exceptions import (
 )
 from airflow_client.jobs import Job, all_jobs
 from airflow_client.models import JobRun, JobTrigger, content_key
+from airflow_client.refreshing import record_dag_run, recorded_at, refresh
 from airflow_client.transports import get_transport
 from airflow_client.transports.base import DagRun, RunQuery, Transport
+from airflow_client.triggering import pending_limit, resolve_trigger
 
 __all__ = ["FULL_LIMIT", "OVERLAP", "WINDOW_LIMIT", "SyncReport", "sync"]
 
@@ -179,30 +181,25 @@ def _aliases(environment: str | None) -> list[str]:
         return [environment]
     found = {job.environment for job in all_jobs()}
     found.update(JobRun.objects.active().values_list("environment", flat=True).distinct())
-    found.update(_open_triggers().values_list("environment", flat=True).distinct())
+    found.update(JobTrigger.objects.open().values_list("environment", flat=True).distinct())
     return sorted(found)
 
 
 # --- 1. triggers of unknown outcome --------------------------------------------------------------
 
 
-def _open_triggers() -> models.QuerySet[JobTrigger]:
-    triggers: models.QuerySet[JobTrigger] = JobTrigger.objects.filter(outcome__in=JobTrigger.OPEN)
-    return triggers
-
-
 def _settle_triggers(alias: str, transport: Transport, tally: _Tally) -> None:
     now = timezone.now()
     # A pending trigger younger than the transport timeout may still be in flight.
-    in_flight = now - services.pending_limit(transport.options)
+    in_flight = now - pending_limit(transport.options)
     triggers = (
-        _open_triggers()
+        JobTrigger.objects.open()
         .filter(environment=alias)
         .filter(Q(outcome=JobTrigger.Outcome.UNKNOWN) | Q(created_at__lt=in_flight))
     )
     for job_trigger in triggers.order_by("created_at"):
         try:
-            job_run = services.resolve_trigger(job_trigger)
+            job_run = resolve_trigger(job_trigger)
         except AirflowError as exc:
             tally.error(
                 alias, f"{alias}/{job_trigger.dag_id}/{job_trigger.run_id}: trigger not settled: {exc}", exc
@@ -272,7 +269,9 @@ def _record(
     }
     # Runs of triggers still open are recorded by the trigger path, as started here.
     triggered = set(
-        _open_triggers().filter(environment=alias, run_id__in=run_ids).values_list("dag_id", "run_id")
+        JobTrigger.objects.open()
+        .filter(environment=alias, run_id__in=run_ids)
+        .values_list("dag_id", "run_id")
     )
     # Newest first: with a retention policy, older runs are then judged against newer ones
     # already recorded and are simply not kept, rather than recorded, signalled and deleted.
@@ -282,11 +281,10 @@ def _record(
         if job_run is not None:
             seen.add(job_run.pk)
             # Skip when someone read it after this listing started (theirs is newer) or nothing changed.
-            if (job_run.refreshed_at is not None and job_run.refreshed_at > started) or not _differs(
-                job_run, dag_run
-            ):
+            read_later = job_run.refreshed_at is not None and job_run.refreshed_at > started
+            if read_later or not job_run.differs_from(dag_run):
                 continue
-            services.record_dag_run(alias, dag_run)
+            record_dag_run(alias, dag_run)
             tally.add("updated")
             continue
         if key in triggered:
@@ -300,15 +298,10 @@ def _record(
         if dag_run.finished and not _kept(alias, dag_jobs, dag_run, records):
             tally.add("not_kept")
             continue
-        job_run, created = services.record_dag_run(alias, dag_run, records)
+        job_run, created = record_dag_run(alias, dag_run, records)
         seen.add(job_run.pk)
         tally.add("discovered" if created else "updated")  # not created: a concurrent sync was first
     return seen
-
-
-def _differs(job_run: JobRun, dag_run: DagRun) -> bool:
-    wanted: dict[str, Any] = {**services.run_fields(dag_run), "state": dag_run.state}
-    return any(getattr(job_run, name) != value for name, value in wanted.items())
 
 
 def _records_of(jobs: Iterable[Job], conf: Mapping[str, Any]) -> list[models.Model]:
@@ -329,7 +322,7 @@ def _kept(alias: str, jobs: Iterable[Job], dag_run: DagRun, records: Sequence[mo
         dag_run_id=dag_run.run_id,
         state=dag_run.state,
         end_date=dag_run.end_date,
-        created_at=services.recorded_at(dag_run, now),  # as record_dag_run would date it
+        created_at=recorded_at(dag_run, now),  # as record_dag_run would date it
     )
     for job in jobs:
         if not job.retention.deletes:
@@ -382,7 +375,7 @@ def _refresh_unfinished(alias: str, seen: set[int], tally: _Tally) -> None:
     for job_run in runs:
         before = (job_run.refreshed_at, _snapshot(job_run))
         try:
-            job_run = services.refresh(job_run)
+            job_run = refresh(job_run)
         except AirflowClientError as exc:
             tally.error(alias, f"{alias}/{job_run.dag_id}/{job_run.dag_run_id}: {exc}", exc)
             continue

@@ -1,7 +1,8 @@
 """The pages and partials users see: the widget's poll and trigger, job history, run detail and logs.
 
 Every view needs login and ``airflow_client.view_jobrun``. None talks to a
-transport: runs are read and started through :mod:`airflow_client.services`.
+transport: runs are read and started through :mod:`airflow_client.refreshing`
+and :mod:`airflow_client.triggering`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from django_filters.views import FilterView
 from django_htmx.http import HttpResponseClientRefresh, HttpResponseStopPolling, trigger_client_event
 from django_tables2 import SingleTableMixin
 
-from airflow_client import services
+from airflow_client import refreshing, triggering
 from airflow_client.display import airflow_url
 from airflow_client.exceptions import AirflowClientError, AlreadyRunning, TriggerFailed, UnknownJob
 from airflow_client.filters import JobRunFilter
@@ -140,7 +141,7 @@ def _start(request: HttpRequest, job: Job, obj: models.Model) -> tuple[JobRun | 
     """Trigger, and say how it went: (the run if any, the widget's notice, message level, message)."""
     try:
         user = request.user if isinstance(request.user, AbstractBaseUser) else None
-        run = services.trigger(job, obj, user=user)
+        run = triggering.trigger(job, obj, user=user)
     except AlreadyRunning as exc:
         text = gettext("A run of “%(job)s” is already going on for this record.") % {"job": job.label}
         return exc.job_run, text, messages.WARNING, text
@@ -220,7 +221,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(JobRun.objects.select_related("job_trigger"), pk=pk)
     tasks_error = ""
     try:
-        tasks = services.task_instances(run)
+        tasks = refreshing.task_instances(run)
     except AirflowClientError as exc:
         tasks, tasks_error = [], str(exc)
     context = {
@@ -245,7 +246,7 @@ def _task_row(run: JobRun, task: Any) -> dict[str, Any]:
         {
             "number": number,
             "url": _log_url(run, task.task_id, number, task.map_index),
-            "airflow_url": services.log_url(run, task.task_id, number, task.map_index),
+            "airflow_url": refreshing.log_url(run, task.task_id, number, task.map_index),
             "dom_id": f"ac-log-{run.pk}-{task.task_id}-{task.map_index}-{number}".replace(".", "-"),
         }
         for number in range(1, max(task.try_number, 1) + 1)
@@ -279,7 +280,7 @@ def run_log(request: HttpRequest, pk: int, task_id: str, try_number: int) -> Htt
     lines: tuple[Any, ...] = ()
     more_url = ""
     try:
-        chunk = services.task_log(run, task_id, try_number, map_index=map_index, continuation_token=token)
+        chunk = refreshing.task_log(run, task_id, try_number, map_index=map_index, continuation_token=token)
     except AirflowClientError as exc:
         log_error = str(exc)
     else:

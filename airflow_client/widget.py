@@ -25,7 +25,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import slugify
 from django.utils.translation import gettext
 
-from airflow_client import services
+from airflow_client import refreshing, triggering
 from airflow_client.conf import get_settings
 from airflow_client.display import airflow_url, htmx_seconds
 from airflow_client.exceptions import AirflowClientError
@@ -265,7 +265,7 @@ def _current(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | N
     run = current_run(job, obj)
     if run is not None and not run.finished:
         return run, None
-    return run, services.pending_trigger(job, obj)
+    return run, triggering.pending_trigger(job, obj)
 
 
 def look_up(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | None]:
@@ -294,7 +294,7 @@ def poll(job: Job, obj: models.Model, run_pk: str | None = None) -> tuple[JobRun
     if starting is None:
         return (refresh_quietly(run) if run is not None else None), None
     try:
-        started = services.resolve_trigger(starting)
+        started = triggering.resolve_trigger(starting)
     except AirflowClientError:
         return None, starting
     if started is not None:
@@ -331,14 +331,14 @@ def fingerprint(run: JobRun | None, starting: JobTrigger | None = None) -> str:
 
 
 def refresh_quietly(run: JobRun) -> JobRun:
-    """Re-read an unfinished run (coalesced by services); Airflow being down is not an error here.
+    """Re-read an unfinished run (coalesced by refresh()); Airflow being down is not an error here.
 
-    services records the failure on the run (``refresh_error``), and the widget
+    refresh() records the failure on the run (``refresh_error``), and the widget
     says so from there.
     """
     if run.finished:
         return run
     try:
-        return services.refresh(run)
+        return refreshing.refresh(run)
     except AirflowClientError:
         return run

@@ -95,7 +95,7 @@ def test_unknown_run_is_not_found(airflow: Airflow) -> None:
 
 
 def test_paused_dag_is_reported_paused(airflow: Airflow) -> None:
-    # What the service reads before it sends a trigger (services._send refuses a paused DAG).
+    # What the service reads before it sends a trigger (triggering._send refuses a paused DAG).
     assert airflow.transport.get_dag("contract_paused").is_paused
     assert not airflow.transport.get_dag("contract_success").is_paused
 

@@ -9,7 +9,7 @@ from airflow_client import refresh, trigger
 from airflow_client.exceptions import AirflowUnavailable, BadResponse
 from airflow_client.jobs import Job
 from airflow_client.models import JobRun
-from airflow_client.services import record_dag_run
+from airflow_client.refreshing import record_dag_run
 from airflow_client.signals import run_state_changed
 from airflow_client.transports import fake
 from tests.records.conftest import DAY, make_run

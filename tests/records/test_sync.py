@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from airflow_client import services, sync, syncing, trigger
+from airflow_client import refreshing, sync, syncing, trigger
 from airflow_client.exceptions import ConfigurationError
 from airflow_client.jobs import Job
 from airflow_client.models import JobRun, JobTrigger
@@ -343,7 +343,7 @@ def test_a_concurrent_sync_recording_the_same_run(
 
     def other_process_first(*args: Any) -> Any:
         # Another cron process records the run between our look-up and our insert.
-        services.record_dag_run("default", dag_run, [finding_aid])
+        refreshing.record_dag_run("default", dag_run, [finding_aid])
         return records_of(*args)
 
     monkeypatch.setattr(syncing, "_records_of", other_process_first)

@@ -20,8 +20,8 @@ from airflow_client.exceptions import (
 )
 from airflow_client.jobs import Job, register, unregister
 from airflow_client.models import JobRun, JobTrigger
-from airflow_client.services import trigger_on_commit
 from airflow_client.transports import fake
+from airflow_client.triggering import trigger_on_commit
 from tests.testapp.airflow_jobs import HarvestCollection, IndexFindingAid
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
-from airflow_client import services, sync, trigger
+from airflow_client import sync, trigger, triggering
 from airflow_client.exceptions import AirflowTimeout, AirflowUnavailable, ConfigurationError, TriggerFailed
 from airflow_client.jobs import Job, register, unregister
 from airflow_client.models import JobRun, JobSlot, JobTrigger
@@ -55,7 +55,7 @@ def test_timeout_before_the_post_is_a_plain_failure(finding_aid: Any, airflow: f
     assert airflow.call_count("trigger") == 0
     job_trigger = JobTrigger.objects.get()
     assert job_trigger.outcome == "failed"
-    assert services.pending_trigger(IndexFindingAid(), finding_aid) is None
+    assert triggering.pending_trigger(IndexFindingAid(), finding_aid) is None
     # The record is free again at once.
     assert trigger(IndexFindingAid, finding_aid).state == "queued"
 
@@ -109,12 +109,12 @@ def test_rest_post_without_answer_is_unknown(
         trigger(rest_job, finding_aid)
     job_trigger = caught.value.job_trigger
     assert job_trigger.outcome == "unknown"
-    assert services.pending_trigger(rest_job(), finding_aid) == job_trigger
+    assert triggering.pending_trigger(rest_job(), finding_aid) == job_trigger
 
     # Airflow did start it: the next look (the widget's poll) records the run.
     run = run_json("v2", run_id=job_trigger.run_id, state="running")
     httpx_mock.add_response(url=api_url("v2", f"/dags/etl/dagRuns/{job_trigger.run_id}"), json=run)
-    job_run = services.resolve_trigger(job_trigger)
+    job_run = triggering.resolve_trigger(job_trigger)
     assert job_run is not None
     assert job_run.state == "running"
     assert job_run.records() == [finding_aid]
@@ -150,19 +150,19 @@ def test_pending_trigger_then_resolved_by_a_later_look(
     finding_aid: Any, airflow: fake.FakeAirflow, timeout_after_sending: None
 ) -> None:
     job = IndexFindingAid()
-    assert services.pending_trigger(job, finding_aid) is None
+    assert triggering.pending_trigger(job, finding_aid) is None
     with pytest.raises(TriggerFailed, match="may have started") as caught:
         trigger(job, finding_aid)
-    job_trigger = services.pending_trigger(job, finding_aid)
+    job_trigger = triggering.pending_trigger(job, finding_aid)
     assert job_trigger == caught.value.job_trigger
     assert job_trigger is not None
 
-    job_run = services.resolve_trigger(job_trigger)
+    job_run = triggering.resolve_trigger(job_trigger)
     assert job_run is not None
     assert job_run.dag_run_id == job_trigger.run_id
     assert job_run.started_here
     assert job_run.records() == [finding_aid]
-    assert services.pending_trigger(job, finding_aid) is None
+    assert triggering.pending_trigger(job, finding_aid) is None
     assert not JobTrigger.objects.exists()
 
 
@@ -174,8 +174,8 @@ def test_resolve_asks_airflow_once_per_interval(
         trigger(IndexFindingAid, finding_aid)
     job_trigger = JobTrigger.objects.get()
     # Too young for "not found" to mean "not started": it stays open, and holds the record.
-    assert services.resolve_trigger(job_trigger) is None
-    assert services.resolve_trigger(JobTrigger.objects.get()) is None
+    assert triggering.resolve_trigger(job_trigger) is None
+    assert triggering.resolve_trigger(JobTrigger.objects.get()) is None
     assert airflow.call_count("get_run") == 1
     assert JobTrigger.objects.get().outcome == "unknown"
     assert JobSlot.objects.count() == 1
@@ -188,10 +188,10 @@ def test_not_found_after_the_pending_limit_fails_the_trigger(
         trigger(IndexFindingAid, finding_aid)
     job_trigger = JobTrigger.objects.get()
     _age(job_trigger)
-    assert services.resolve_trigger(job_trigger) is None
+    assert triggering.resolve_trigger(job_trigger) is None
     assert job_trigger.outcome == "failed"
     assert "did not start" in job_trigger.error
-    assert services.pending_trigger(IndexFindingAid(), finding_aid) is None
+    assert triggering.pending_trigger(IndexFindingAid(), finding_aid) is None
     assert not JobSlot.objects.exists()
 
     monkeypatch.undo()
@@ -220,7 +220,7 @@ def test_resolve_while_airflow_is_down_records_the_error(
     job_trigger = JobTrigger.objects.get()
     airflow.down = True
     with pytest.raises(AirflowUnavailable):
-        services.resolve_trigger(job_trigger)
+        triggering.resolve_trigger(job_trigger)
     assert job_trigger.outcome == "unknown"
     assert "could not be asked" in job_trigger.error
     assert not JobRun.objects.exists()
@@ -238,7 +238,7 @@ def test_a_trigger_given_up_before_its_post_is_not_sent(
     def slow_get_dag(self: fake.FakeTransport, dag_id: str) -> Any:
         job_trigger = JobTrigger.objects.get()
         _age(job_trigger)
-        assert services.resolve_trigger(job_trigger) is None  # the poll: never sent, so released
+        assert triggering.resolve_trigger(job_trigger) is None  # the poll: never sent, so released
         assert not JobSlot.objects.exists()
         return original(self, dag_id)
 
@@ -259,6 +259,6 @@ def test_a_sent_trigger_is_not_given_up_from_an_older_reading(
     _age(stale)
     stale.sent_at = None  # read before the sender stamped it
 
-    assert services.resolve_trigger(stale) is None
+    assert triggering.resolve_trigger(stale) is None
     assert JobTrigger.objects.get().outcome == "unknown"  # still open: Airflow decides, later
     assert JobSlot.objects.count() == 1

@@ -120,7 +120,7 @@ def test_duplicate_run_id_is_conflict(transport: FakeTransport) -> None:
 
 
 def test_paused_dag_accepts_a_run_like_airflow(transport: FakeTransport, airflow: FakeAirflow) -> None:
-    # The service asks get_dag first (services._send); the trigger itself does not check.
+    # The service asks get_dag first (triggering._send); the trigger itself does not check.
     airflow.add_dag("harvest", paused=True)
     assert transport.get_dag("harvest").is_paused
     run = transport.trigger("harvest", run_id="dj_1", conf={})

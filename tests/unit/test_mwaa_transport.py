@@ -200,7 +200,7 @@ def test_trigger_v1_omits_logical_date(make: Any, stub: Stubber) -> None:
 
 
 def test_trigger_posts_directly(make: Any, stub: Stubber) -> None:
-    # Whether the DAG is paused is the service's question (services._send), not the transport's.
+    # Whether the DAG is paused is the service's question (triggering._send), not the transport's.
     transport = make()
     body: dict[str, Any] = {"dag_run_id": "dj_1", "conf": {}, "logical_date": None}
     expect(stub, "POST", "/dags/harvest/dagRuns", v2_run("dj_1"), body=body)

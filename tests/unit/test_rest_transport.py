@@ -413,7 +413,7 @@ def test_trigger_of_an_existing_run_id(httpx_mock: HTTPXMock, version: str) -> N
 
 
 def test_trigger_is_one_post(httpx_mock: HTTPXMock) -> None:
-    # Whether the DAG is paused is the service's question, asked before (services._send).
+    # Whether the DAG is paused is the service's question, asked before (triggering._send).
     transport = make_transport("v1")
     httpx_mock.add_response(method="POST", url=api_url("v1", "/dags/etl/dagRuns"), json=run_json("v1"))
 

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from airflow_client import services
+from airflow_client import refreshing, triggering
 from airflow_client.jobs import get_job
 from airflow_client.models import JobRun
 from airflow_client.transports.fake import FakeAirflow
@@ -22,12 +22,12 @@ HTMX = {"HX-Request": "true"}
 @pytest.fixture
 def started(finding_aid, airflow: FakeAirflow) -> JobRun:
     """A run this app started, with two tasks, the second on its second try."""
-    run = services.trigger(get_job("index_finding_aid"), finding_aid, note="Re-index <after> edits")
+    run = triggering.trigger(get_job("index_finding_aid"), finding_aid, note="Re-index <after> edits")
     airflow.advance(run.dag_run_id)
     airflow.set_task(run.dag_run_id, "extract", state="success")
     airflow.set_task(run.dag_run_id, "load", state="running", try_number=2)
     airflow.add_log(run.dag_run_id, "load", "first try", try_number=1)
-    return services.refresh(run, force=True)
+    return refreshing.refresh(run, force=True)
 
 
 def test_detail_shows_conf_note_times_and_tasks(client: Client, viewer, started, finding_aid):
@@ -48,7 +48,7 @@ def test_detail_shows_conf_note_times_and_tasks(client: Client, viewer, started,
 
 @override_settings(AIRFLOW_PRESERVE_JOB_TRIGGER=True)
 def test_detail_shows_the_trigger_when_kept(client: Client, viewer, finding_aid, airflow):
-    run = services.trigger(get_job("index_finding_aid"), finding_aid, user=viewer)
+    run = triggering.trigger(get_job("index_finding_aid"), finding_aid, user=viewer)
     client.force_login(viewer)
     html = client.get(reverse("airflow_client:run_detail", args=[run.pk])).content.decode()
     assert "Trigger request" in html
