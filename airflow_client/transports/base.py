@@ -16,11 +16,7 @@ from urllib.parse import urlsplit
 from django.core import checks
 
 from airflow_client.conf import ENVIRONMENT_DEFAULTS
-
-#: Airflow's DAG-run states. ``success`` and ``failed`` are final.
-QUEUED, RUNNING, SUCCESS, FAILED = "queued", "running", "success", "failed"
-RUN_STATES = (QUEUED, RUNNING, SUCCESS, FAILED)
-FINISHED_STATES = frozenset({SUCCESS, FAILED})
+from airflow_client.states import FINISHED_STATES
 
 
 @dataclass(frozen=True)

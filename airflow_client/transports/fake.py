@@ -56,14 +56,9 @@ from airflow_client.exceptions import (
     Conflict,
     NotFound,
 )
+from airflow_client.states import FINISHED_STATES, RunState
 from airflow_client.transports import payloads
 from airflow_client.transports.base import (
-    FAILED,
-    FINISHED_STATES,
-    QUEUED,
-    RUN_STATES,
-    RUNNING,
-    SUCCESS,
     Capabilities,
     Dag,
     DagRun,
@@ -227,7 +222,7 @@ class FakeAirflow:
         dag_id: str,
         run_id: str | None = None,
         *,
-        state: str = QUEUED,
+        state: str = RunState.QUEUED,
         conf: Mapping[str, Any] | None = None,
         triggered_by: str = "ui",
         run_type: str = "manual",
@@ -240,7 +235,7 @@ class FakeAirflow:
             run = DagRun(
                 dag_id=dag_id,
                 run_id=run_id or f"{run_type}__{now.isoformat()}",
-                state=QUEUED,
+                state=RunState.QUEUED,
                 run_type=run_type,
                 triggered_by=triggered_by,
                 run_after=now,
@@ -249,7 +244,7 @@ class FakeAirflow:
                 note=note,
             )
             self._store(run)
-            return self.set_state((dag_id, run.run_id), state) if state != QUEUED else run
+            return self.set_state((dag_id, run.run_id), state) if state != RunState.QUEUED else run
 
     def get(self, ref: RunRef) -> DagRun:
         """The run as the fake holds it (not recorded in ``calls``)."""
@@ -264,12 +259,12 @@ class FakeAirflow:
 
     def set_state(self, ref: RunRef, state: str) -> DagRun:
         """Put a run in ``state``, filling start/end dates the way Airflow would."""
-        if state not in RUN_STATES:
-            raise ValueError(f"{state!r} is not a DAG run state ({', '.join(RUN_STATES)}).")
+        if state not in RunState.values:
+            raise ValueError(f"{state!r} is not a DAG run state ({', '.join(RunState.values)}).")
         with self._lock:
             entry = self._find(ref)
             now = self.clock()
-            if state == QUEUED:
+            if state == RunState.QUEUED:
                 return self._update(entry, state=state, queued_at=now, start_date=None, end_date=None)
             start = entry.run.start_date or now
             end = now if state in FINISHED_STATES else None
@@ -279,12 +274,14 @@ class FakeAirflow:
         """One scheduler step: queued -> running -> success."""
         with self._lock:
             current = self._find(ref).run
-            following = {QUEUED: RUNNING, RUNNING: SUCCESS}.get(current.state)
+            following = {RunState.QUEUED: RunState.RUNNING, RunState.RUNNING: RunState.SUCCESS}.get(
+                current.state
+            )
             if following is None:
                 raise ValueError(f"Run {current.run_id!r} is finished ({current.state}); nothing to advance.")
             return self.set_state((current.dag_id, current.run_id), following)
 
-    def finish(self, ref: RunRef, state: str = SUCCESS) -> DagRun:
+    def finish(self, ref: RunRef, state: str = RunState.SUCCESS) -> DagRun:
         """End a run (success or failed), whatever its state."""
         if state not in FINISHED_STATES:
             raise ValueError(f"A run finishes as success or failed, not {state!r}.")
@@ -308,12 +305,14 @@ class FakeAirflow:
             if entry.tasks is None:
                 entry.tasks = {}
             now = self.clock()
-            started = state is not None and state not in ("scheduled", QUEUED)
+            started = state is not None and state not in ("scheduled", RunState.QUEUED)
             entry.tasks[(task_id, map_index)] = _Task(
                 state=state,
                 try_number=try_number,
                 start_date=now if started else None,
-                end_date=now if state in (SUCCESS, FAILED, "skipped", "upstream_failed") else None,
+                end_date=now
+                if state in (RunState.SUCCESS, RunState.FAILED, "skipped", "upstream_failed")
+                else None,
                 operator=operator,
             )
             entry.updated_at = now
@@ -331,7 +330,7 @@ class FakeAirflow:
             return entry.tasks
         run = entry.run
         # The default task follows its run: no try yet while queued, one try after.
-        state = None if run.state == QUEUED else run.state
+        state = None if run.state == RunState.QUEUED else run.state
         return {
             (DEFAULT_TASK_ID, -1): _Task(
                 state=state,
@@ -353,7 +352,9 @@ class FakeAirflow:
             f"Run conf: {json.dumps(dict(run.conf), sort_keys=True)}",
         ]
         if try_number < task.try_number or task.state in FINISHED_STATES:
-            generated.append(f"Task finished: {task.state if try_number == task.try_number else FAILED}")
+            generated.append(
+                f"Task finished: {task.state if try_number == task.try_number else RunState.FAILED}"
+            )
         return generated
 
     # --- what the transport calls (recorded, may fail) -------------------------------------
@@ -378,7 +379,7 @@ class FakeAirflow:
             run = DagRun(
                 dag_id=dag_id,
                 run_id=run_id,
-                state=QUEUED,
+                state=RunState.QUEUED,
                 run_type="manual",
                 triggered_by="rest_api",
                 run_after=now,

@@ -23,7 +23,8 @@ import pytest
 
 from airflow_client import conf
 from airflow_client.exceptions import AirflowError, AirflowUnavailable, NotFound
-from airflow_client.transports.base import FINISHED_STATES, RUNNING, DagRun
+from airflow_client.states import FINISHED_STATES, RunState
+from airflow_client.transports.base import DagRun
 from airflow_client.transports.rest import RestTransport
 
 URL_VARIABLES = {3: "DAC_AIRFLOW3_URL", 2: "DAC_AIRFLOW2_URL"}
@@ -95,7 +96,9 @@ class Airflow:
     def running(self, label: str) -> DagRun:
         """The session run ``label`` once it runs; fails if it already finished."""
         run = self.triggered[label]
-        run = wait_for_state(self.transport, run.dag_id, run.run_id, {RUNNING, *FINISHED_STATES}, RUN_SECONDS)
+        run = wait_for_state(
+            self.transport, run.dag_id, run.run_id, {RunState.RUNNING, *FINISHED_STATES}, RUN_SECONDS
+        )
         if run.finished:
             pytest.fail(f"{run.dag_id} run {run.run_id} finished ({run.state}) before it was seen running.")
         return run

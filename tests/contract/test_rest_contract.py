@@ -13,7 +13,8 @@ import time
 import pytest
 
 from airflow_client.exceptions import AirflowUnavailable, AuthenticationFailed, Conflict, NotFound
-from airflow_client.transports.base import FAILED, QUEUED, RUNNING, SUCCESS, Capabilities, RunQuery
+from airflow_client.states import RunState
+from airflow_client.transports.base import Capabilities, RunQuery
 from tests.contract.conftest import Airflow, make_transport, new_run_id
 
 pytestmark = pytest.mark.contract
@@ -35,7 +36,7 @@ def test_trigger_creates_the_run_with_our_id_and_conf(airflow: Airflow) -> None:
 
     assert triggered.dag_id == "contract_success"
     assert triggered.run_id.startswith("contract-success-")
-    assert triggered.state in (QUEUED, RUNNING, SUCCESS)
+    assert triggered.state in (RunState.QUEUED, RunState.RUNNING, RunState.SUCCESS)
     assert dict(triggered.conf) == airflow.conf_of("success")
     stored = airflow.transport.get_run("contract_success", triggered.run_id)
     assert stored.run_id == triggered.run_id
@@ -45,9 +46,9 @@ def test_trigger_creates_the_run_with_our_id_and_conf(airflow: Airflow) -> None:
 def test_running_run_and_its_live_log(airflow: Airflow) -> None:
     slow = airflow.running("slow")
 
-    assert slow.state == RUNNING
+    assert slow.state == RunState.RUNNING
     listed = airflow.transport.list_runs(RunQuery(dag_ids=["contract_slow"]))
-    assert (slow.run_id, RUNNING) in {(run.run_id, run.state) for run in listed}
+    assert (slow.run_id, RunState.RUNNING) in {(run.run_id, run.state) for run in listed}
     # A running task's log is served by the worker's log server (ports moved per major).
     deadline = time.monotonic() + 30
     while not airflow.transport.task_log("contract_slow", slow.run_id, "nap", 1).lines:
@@ -58,14 +59,14 @@ def test_running_run_and_its_live_log(airflow: Airflow) -> None:
 def test_run_reaches_success(airflow: Airflow) -> None:
     run = airflow.finished("success")
 
-    assert run.state == SUCCESS
+    assert run.state == RunState.SUCCESS
     assert run.start_date is not None
     assert run.end_date is not None
     assert run.end_date >= run.start_date
 
 
 def test_failing_dag_reaches_failed(airflow: Airflow) -> None:
-    assert airflow.finished("fail").state == FAILED
+    assert airflow.finished("fail").state == RunState.FAILED
 
 
 def test_same_run_id_twice_creates_one_run(airflow: Airflow) -> None:
@@ -109,7 +110,7 @@ def test_list_runs_filters_by_dag(airflow: Airflow) -> None:
     assert {run.dag_id for run in one_dag} == {"contract_success"}
 
     every_dag = {(run.run_id, run.state) for run in airflow.transport.list_runs(RunQuery())}
-    assert {(success.run_id, SUCCESS), (fail.run_id, FAILED)} <= every_dag
+    assert {(success.run_id, RunState.SUCCESS), (fail.run_id, RunState.FAILED)} <= every_dag
 
 
 def test_list_runs_is_newest_first_and_respects_limit(airflow: Airflow) -> None:
@@ -130,13 +131,13 @@ def test_task_instances_of_finished_runs(airflow: Airflow) -> None:
         ti.task_id: (ti.state, ti.try_number)
         for ti in airflow.transport.task_instances("contract_success", success.run_id)
     }
-    assert tasks == {"greet": (SUCCESS, 1), "done": (SUCCESS, 1)}
+    assert tasks == {"greet": (RunState.SUCCESS, 1), "done": (RunState.SUCCESS, 1)}
     tasks = {
         ti.task_id: (ti.state, ti.try_number)
         for ti in airflow.transport.task_instances("contract_fail", fail.run_id)
     }
     # The downstream task never starts, so it has no try yet.
-    assert tasks == {"boom": (FAILED, 1), "after_boom": ("upstream_failed", 0)}
+    assert tasks == {"boom": (RunState.FAILED, 1), "after_boom": ("upstream_failed", 0)}
 
 
 def test_task_log_holds_what_the_task_printed(airflow: Airflow) -> None:
