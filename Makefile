@@ -26,6 +26,7 @@ test-fast: venv
 lint: venv
 	$(VENV)/bin/ruff check airflow_client tests scripts
 	$(VENV)/bin/ruff format --check airflow_client tests scripts
+	git ls-files -z '*.html' | xargs -0 $(VENV)/bin/djade --check --target-version 5.2
 	$(VENV)/bin/mypy
 
 ## Every supported Python x Django pair (fast suite); MATRIX="3.10-5.2 3.13-6.1" picks some.

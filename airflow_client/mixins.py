@@ -10,7 +10,7 @@ the same answer.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -59,46 +59,44 @@ def is_prefetched(obj: models.Model) -> bool:
     return CACHE_ATTR in obj.__dict__
 
 
-def _cache(obj: models.Model) -> PrefetchedRuns | None:
+def _answer(
+    obj: models.Model,
+    slot: str,
+    dag_id: str | None,
+    environment: str | None,
+    ask: Callable[[JobRunQuerySet], JobRun | None],
+) -> JobRun | None:
+    """The prefetched run in ``slot`` when ``obj`` went through prefetch_job_runs, else ``ask``'s answer."""
     cached: PrefetchedRuns | None = obj.__dict__.get(CACHE_ATTR)
-    return cached
-
-
-def _runs(obj: models.Model, dag_id: str | None, environment: str | None) -> JobRunQuerySet:
+    if cached is not None:
+        return _newest(getattr(cached, slot), dag_id, environment)
     runs: JobRunQuerySet = JobRun.objects.for_object(obj)
     if dag_id is not None:
-        return runs.for_dag(dag_id, environment=environment)
-    return runs if environment is None else runs.filter(environment=environment)
+        runs = runs.for_dag(dag_id, environment=environment)
+    elif environment is not None:
+        runs = runs.filter(environment=environment)
+    return ask(runs)
 
 
 def current_job_run(
     obj: models.Model, dag_id: str | None = None, *, environment: str | None = None
 ) -> JobRun | None:
     """The run going on now for ``obj`` (in ``dag_id``): its newest queued or running run, or None."""
-    cached = _cache(obj)
-    if cached is not None:
-        return _newest(cached.current, dag_id, environment)
-    return _runs(obj, dag_id, environment).current()
+    return _answer(obj, "current", dag_id, environment, JobRunQuerySet.current)
 
 
 def latest_job_run(
     obj: models.Model, dag_id: str | None = None, *, environment: str | None = None
 ) -> JobRun | None:
     """The newest run of ``obj`` (in ``dag_id``), whatever its state."""
-    cached = _cache(obj)
-    if cached is not None:
-        return _newest(cached.latest, dag_id, environment)
-    return _runs(obj, dag_id, environment).newest()
+    return _answer(obj, "latest", dag_id, environment, JobRunQuerySet.newest)
 
 
 def last_job_success(
     obj: models.Model, dag_id: str | None = None, *, environment: str | None = None
 ) -> JobRun | None:
     """The newest successful run of ``obj`` (in ``dag_id``)."""
-    cached = _cache(obj)
-    if cached is not None:
-        return _newest(cached.success, dag_id, environment)
-    return _runs(obj, dag_id, environment).last_success()
+    return _answer(obj, "success", dag_id, environment, lambda runs: runs.last_success())
 
 
 def _ranked(content_type: ContentType, object_ids: Sequence[str], **run_filter: Any) -> Iterable[JobRecord]:
