@@ -1,15 +1,43 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+from airflow_client.exceptions import AirflowTimeout
+from airflow_client.transports import fake
 
 
 @pytest.fixture(autouse=True)
 def _reset_fake_airflow() -> Iterator[None]:
     """Every test starts with an empty fake Airflow (the default test transport)."""
-    from airflow_client.transports import fake
-
     fake.reset_all()
     yield
     fake.reset_all()
+
+
+@pytest.fixture
+def fake_airflow() -> fake.FakeAirflow:
+    """The fake Airflow behind the "default" environment (emptied around every test)."""
+    return fake.get_airflow("default")
+
+
+@pytest.fixture
+def trigger_answer_lost(fake_airflow: fake.FakeAirflow) -> None:
+    """The next trigger creates its run in Airflow, but its answer never arrives (a timeout)."""
+    fake_airflow.lose_next_answer("trigger", AirflowTimeout("Airflow did not answer within 10 s."))
+
+
+@pytest.fixture
+def finding_aid(db: None) -> Any:
+    from tests.testapp.models import FindingAid
+
+    return FindingAid.objects.create(title="Papers of Ada Lovelace")
+
+
+@pytest.fixture
+def collection(db: None) -> Any:
+    from tests.testapp.models import Collection
+
+    return Collection.objects.create(slug="postcards/1900s", name="Postcards")

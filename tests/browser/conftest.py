@@ -18,8 +18,6 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from airflow_client.transports.fake import FakeAirflow, get_airflow, reset_all
-
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -59,12 +57,6 @@ def browser() -> Iterator[Any]:
 def fast_polling(settings: Any) -> None:
     settings.AIRFLOW_POLL_INTERVAL = 0.5
     settings.AIRFLOW_REFRESH_INTERVAL = 0  # every poll asks the fake Airflow
-
-
-@pytest.fixture
-def airflow() -> Iterator[FakeAirflow]:
-    yield get_airflow()
-    reset_all()
 
 
 @pytest.fixture

@@ -20,18 +20,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-@pytest.fixture
-def finding_aid(transactional_db: None) -> FindingAid:
-    return FindingAid.objects.create(title="Papers of Ada Lovelace")
-
-
-def test_screenshots(page: Any, finding_aid: FindingAid, airflow: FakeAirflow):
+def test_screenshots(page: Any, finding_aid: FindingAid, fake_airflow: FakeAirflow):
     from datetime import timedelta
 
     from django.utils import timezone
 
+    from tests.factories import make_run
     from tests.testapp.models import Collection
-    from tests.views.conftest import make_run
 
     def took(days_ago: float, minutes: float) -> dict[str, Any]:
         start = timezone.now() - timedelta(days=days_ago)
@@ -48,7 +43,7 @@ def test_screenshots(page: Any, finding_aid: FindingAid, airflow: FakeAirflow):
     page.goto(f"/findingaids/{finding_aid.pk}/")
     page.locator(".ac-widget").first.get_by_role("button", name="Start").click()
     expect(page.locator(".ac-widget").first.get_by_role("status")).to_have_text("Queued")
-    airflow.advance(only_run(airflow))
+    fake_airflow.advance(only_run(fake_airflow))
     expect(page.locator(".ac-widget").first.get_by_role("status")).to_have_text("Running")
     time.sleep(0.3)
     DOCS.mkdir(exist_ok=True)

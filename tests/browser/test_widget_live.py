@@ -8,17 +8,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from airflow_client.exceptions import AirflowTimeout
 from airflow_client.models import JobRun
-from airflow_client.transports.fake import FakeAirflow, FakeTransport
+from airflow_client.transports.fake import FakeAirflow
 from tests.testapp.models import FindingAid
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def finding_aid(transactional_db: None) -> FindingAid:
-    return FindingAid.objects.create(title="Papers of Ada Lovelace")
 
 
 def status_requests(page: Any) -> list[str]:
@@ -27,14 +21,14 @@ def status_requests(page: Any) -> list[str]:
     return seen
 
 
-def only_run(airflow: FakeAirflow) -> str:
-    runs = airflow.runs("index_finding_aid")
+def only_run(fake_airflow: FakeAirflow) -> str:
+    runs = fake_airflow.runs("index_finding_aid")
     assert len(runs) == 1
     return runs[0].run_id
 
 
 def test_trigger_then_follow_the_run_until_it_ends_and_polling_stops(
-    page: Any, finding_aid: FindingAid, airflow: FakeAirflow
+    page: Any, finding_aid: FindingAid, fake_airflow: FakeAirflow
 ):
     page.goto(f"/findingaids/{finding_aid.pk}/")
     widgets = page.locator(".ac-widget")
@@ -47,11 +41,11 @@ def test_trigger_then_follow_the_run_until_it_ends_and_polling_stops(
 
     widget.get_by_role("button", name="Start").click()
     expect(widget.get_by_role("status")).to_have_text("Queued")
-    run_id = only_run(airflow)
+    run_id = only_run(fake_airflow)
 
-    airflow.advance(run_id)
+    fake_airflow.advance(run_id)
     expect(page.locator(".ac-widget").first.get_by_role("status")).to_have_text("Running")
-    airflow.advance(run_id)
+    fake_airflow.advance(run_id)
     widget = page.locator(".ac-widget").first
     expect(widget.get_by_role("status")).to_have_text("Succeeded")
     expect(widget.get_by_role("button", name="Start")).to_be_enabled()
@@ -69,28 +63,28 @@ def test_trigger_then_follow_the_run_until_it_ends_and_polling_stops(
 
 
 def test_a_failed_run_shows_failed_and_the_last_success_stays(
-    page: Any, finding_aid: FindingAid, airflow: FakeAirflow
+    page: Any, finding_aid: FindingAid, fake_airflow: FakeAirflow
 ):
     page.goto(f"/findingaids/{finding_aid.pk}/")
     widget = page.locator(".ac-widget").first
     widget.get_by_role("button", name="Start").click()
     expect(widget.get_by_role("status")).to_have_text("Queued")
-    first = only_run(airflow)
-    airflow.finish(first, "success")
+    first = only_run(fake_airflow)
+    fake_airflow.finish(first, "success")
     expect(page.locator(".ac-widget").first.get_by_role("status")).to_have_text("Succeeded")
     success = JobRun.objects.get(dag_run_id=first)
 
     page.locator(".ac-widget").first.get_by_role("button", name="Start").click()
     expect(page.locator(".ac-widget").first.get_by_role("status")).to_have_text("Queued")
-    second = next(run.run_id for run in airflow.runs("index_finding_aid") if run.run_id != first)
-    airflow.finish(second, "failed")
+    second = next(run.run_id for run in fake_airflow.runs("index_finding_aid") if run.run_id != first)
+    fake_airflow.finish(second, "failed")
     widget = page.locator(".ac-widget").first
     expect(widget.get_by_role("status")).to_have_text("Failed")
     expect(widget).to_have_class(re.compile(r"\bac-state-failed\b"))  # the colour follows the state
     expect(widget.locator(".ac-last-success a")).to_have_attribute("href", f"/airflow/runs/{success.pk}/")
 
 
-def test_keyboard_only_trigger(page: Any, finding_aid: FindingAid, airflow: FakeAirflow):
+def test_keyboard_only_trigger(page: Any, finding_aid: FindingAid, fake_airflow: FakeAirflow):
     page.goto(f"/findingaids/{finding_aid.pk}/")
     button = page.locator(".ac-widget").first.get_by_role("button", name="Start")
     button_id = button.get_attribute("id")
@@ -105,11 +99,11 @@ def test_keyboard_only_trigger(page: Any, finding_aid: FindingAid, airflow: Fake
     # the swapped-in button keeps the focus (same id), marked unavailable while the run is active
     assert page.evaluate("document.activeElement.id") == button_id
     expect(page.locator(f"#{button_id}")).to_be_disabled()
-    assert len(airflow.runs("index_finding_aid")) == 1
+    assert len(fake_airflow.runs("index_finding_aid")) == 1
 
 
-def test_filter_history_then_reload_the_url(page: Any, finding_aid: FindingAid, airflow: FakeAirflow):
-    from tests.views.conftest import make_run
+def test_filter_history_then_reload_the_url(page: Any, finding_aid: FindingAid, fake_airflow: FakeAirflow):
+    from tests.factories import make_run
 
     other = FindingAid.objects.create(title="Letters of Babbage")
     make_run(finding_aid, state="success")
@@ -133,15 +127,15 @@ def test_filter_history_then_reload_the_url(page: Any, finding_aid: FindingAid, 
     expect(page.get_by_label("State")).to_have_value("failed")
 
 
-def test_run_detail_log_viewer_loads_more(page: Any, finding_aid: FindingAid, airflow: FakeAirflow):
+def test_run_detail_log_viewer_loads_more(page: Any, finding_aid: FindingAid, fake_airflow: FakeAirflow):
     page.goto(f"/findingaids/{finding_aid.pk}/")
     page.locator(".ac-widget").first.get_by_role("button", name="Start").click()
     expect(page.locator(".ac-widget").first.get_by_role("status")).to_have_text("Queued")
-    run_id = only_run(airflow)
-    airflow.set_task(run_id, "extract", state="success")
-    airflow.add_log(run_id, "extract", *(f"line {n}" for n in range(1, 6)))
-    airflow.log_page_size = 2
-    airflow.finish(run_id)
+    run_id = only_run(fake_airflow)
+    fake_airflow.set_task(run_id, "extract", state="success")
+    fake_airflow.add_log(run_id, "extract", *(f"line {n}" for n in range(1, 6)))
+    fake_airflow.log_page_size = 2
+    fake_airflow.finish(run_id)
 
     page.locator(".ac-widget").first.get_by_role("link", name="Logs").click()
     page.get_by_role("link", name="try 1").click()
@@ -156,19 +150,13 @@ def test_run_detail_log_viewer_loads_more(page: Any, finding_aid: FindingAid, ai
 
 
 def test_an_unanswered_trigger_shows_starting_until_airflow_confirms(
-    page: Any, finding_aid: FindingAid, airflow: FakeAirflow, monkeypatch: pytest.MonkeyPatch
+    page: Any, finding_aid: FindingAid, fake_airflow: FakeAirflow, trigger_answer_lost: None
 ):
-    sent = FakeTransport.trigger
-
-    def answer_lost(self: FakeTransport, dag_id: str, **kwargs: Any) -> Any:
-        sent(self, dag_id, **kwargs)  # Airflow starts the run; its answer never arrives
-        raise AirflowTimeout("Airflow did not answer within 10 s.")
-
-    monkeypatch.setattr(FakeTransport, "trigger", answer_lost)
+    # Airflow starts the run; its answer never arrives
     page.goto(f"/findingaids/{finding_aid.pk}/")
     widget = page.locator(".ac-widget").first
     widget.get_by_role("button", name="Start").click()
     expect(page.locator(".ac-widget").first.get_by_role("alert")).to_contain_text("may have started")
     # the widget keeps polling, and its poll asks Airflow about the trigger's run id
     expect(page.locator(".ac-widget").first.get_by_role("status")).to_have_text("Queued")
-    assert JobRun.objects.get().dag_run_id == only_run(airflow)
+    assert JobRun.objects.get().dag_run_id == only_run(fake_airflow)

@@ -1,5 +1,8 @@
 """A real Airflow 3 and Airflow 2 for the contract tests (started by scripts/airflow.sh).
 
+``real_airflow`` gives each in turn to the transport's tests; ``airflow3_job``
+registers a Job on the real Airflow 3 for the tests of trigger/refresh/sync.
+
 ``make test`` starts both with the DAGs of ``tests/contract/dags`` and exports
 DAC_AIRFLOW3_URL / DAC_AIRFLOW2_URL. Without a URL that major's tests are
 skipped, unless DAC_REQUIRE_SERVICES=1 (then they fail: a missing Airflow must
@@ -20,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 
 from airflow_client import conf
 from airflow_client.exceptions import AirflowError, AirflowUnavailable, NotFound
+from airflow_client.jobs import Job, register, unregister
 from airflow_client.states import FINISHED_STATES, RunState
 from airflow_client.transports.base import DagRun
 from airflow_client.transports.rest import RestTransport
@@ -138,7 +143,7 @@ def _prepare(major: int, url: str) -> Airflow:
 
 @pytest.fixture(scope="session")
 def airflows() -> Iterator[dict[int, Airflow | Unavailable]]:
-    """Each major's Airflow, or why it cannot be used (reported by the ``airflow`` fixture)."""
+    """Each major's Airflow, or why it cannot be used (reported by ``real_airflow`` and ``airflow3_job``)."""
     found: dict[int, Airflow | Unavailable] = {}
     for major, variable in URL_VARIABLES.items():
         url = os.environ.get(variable, "")
@@ -156,11 +161,41 @@ def airflows() -> Iterator[dict[int, Airflow | Unavailable]]:
             airflow.transport.close()
 
 
-@pytest.fixture(params=[3, 2], ids=["airflow3", "airflow2"])
-def airflow(request: pytest.FixtureRequest, airflows: dict[int, Airflow | Unavailable]) -> Airflow:
-    found = airflows[request.param]
+def _usable(found: Airflow | Unavailable) -> Airflow:
+    """``found`` if it is a running Airflow; else skip the test (no URL given) or fail it."""
     if isinstance(found, Airflow):
         return found
     if not found.configured and os.environ.get("DAC_REQUIRE_SERVICES") != "1":
         pytest.skip(found.reason)
     pytest.fail(found.reason)
+
+
+@pytest.fixture(params=[3, 2], ids=["airflow3", "airflow2"])
+def real_airflow(request: pytest.FixtureRequest, airflows: dict[int, Airflow | Unavailable]) -> Airflow:
+    """Each real Airflow in turn (3, then 2); skipped or failed like ``airflows`` says."""
+    return _usable(airflows[request.param])
+
+
+class ContractSuccess(Job):
+    """The contract DAG that succeeds, started through the app's records on the real Airflow 3."""
+
+    dag_id = "contract_success"
+    model = "testapp.FindingAid"
+    conf_key = "finding_aid_id"
+    environment = "airflow3"
+
+
+@pytest.fixture
+def airflow3_job(settings: Any, airflows: dict[int, Airflow | Unavailable]) -> Iterator[type[Job]]:
+    """ContractSuccess registered against the real Airflow 3; runs are re-read at every refresh()."""
+    airflow3 = _usable(airflows[3])
+    settings.AIRFLOW_ENVIRONMENTS = {
+        **settings.AIRFLOW_ENVIRONMENTS,
+        "airflow3": {"TRANSPORT": "rest", "BASE_URL": airflow3.url, "USERNAME": "admin", "PASSWORD": "admin"},
+    }
+    settings.AIRFLOW_REFRESH_INTERVAL = 0
+    cache.clear()  # sync's "listed up to" marks
+    register(ContractSuccess)
+    yield ContractSuccess
+    unregister(ContractSuccess)
+    cache.clear()

@@ -20,10 +20,10 @@ from tests.contract.conftest import Airflow, make_transport, new_run_id
 pytestmark = pytest.mark.contract
 
 
-def test_api_version_auto_detects_the_major(airflow: Airflow) -> None:
-    transport = make_transport(airflow.url, API_VERSION="auto")
+def test_api_version_auto_detects_the_major(real_airflow: Airflow) -> None:
+    transport = make_transport(real_airflow.url, API_VERSION="auto")
     try:
-        assert transport.http.version() == f"v{airflow.major - 1}"
+        assert transport.http.version() == f"v{real_airflow.major - 1}"
         # What the detected version promises: one DAG per listing, filtered on updated_at.
         assert transport.capabilities == Capabilities(updated_since_filter=True)
         assert transport.get_dag("contract_success").dag_id == "contract_success"
@@ -31,33 +31,33 @@ def test_api_version_auto_detects_the_major(airflow: Airflow) -> None:
         transport.close()
 
 
-def test_trigger_creates_the_run_with_our_id_and_conf(airflow: Airflow) -> None:
-    triggered = airflow.triggered["success"]
+def test_trigger_creates_the_run_with_our_id_and_conf(real_airflow: Airflow) -> None:
+    triggered = real_airflow.triggered["success"]
 
     assert triggered.dag_id == "contract_success"
     assert triggered.run_id.startswith("contract-success-")
     assert triggered.state in (RunState.QUEUED, RunState.RUNNING, RunState.SUCCESS)
-    assert dict(triggered.conf) == airflow.conf_of("success")
-    stored = airflow.transport.get_run("contract_success", triggered.run_id)
+    assert dict(triggered.conf) == real_airflow.conf_of("success")
+    stored = real_airflow.transport.get_run("contract_success", triggered.run_id)
     assert stored.run_id == triggered.run_id
-    assert dict(stored.conf) == airflow.conf_of("success")
+    assert dict(stored.conf) == real_airflow.conf_of("success")
 
 
-def test_running_run_and_its_live_log(airflow: Airflow) -> None:
-    slow = airflow.running("slow")
+def test_running_run_and_its_live_log(real_airflow: Airflow) -> None:
+    slow = real_airflow.running("slow")
 
     assert slow.state == RunState.RUNNING
-    listed = airflow.transport.list_runs(RunQuery(dag_ids=["contract_slow"]))
+    listed = real_airflow.transport.list_runs(RunQuery(dag_ids=["contract_slow"]))
     assert (slow.run_id, RunState.RUNNING) in {(run.run_id, run.state) for run in listed}
     # A running task's log is served by the worker's log server (ports moved per major).
     deadline = time.monotonic() + 30
-    while not airflow.transport.task_log("contract_slow", slow.run_id, "nap", 1).lines:
+    while not real_airflow.transport.task_log("contract_slow", slow.run_id, "nap", 1).lines:
         assert time.monotonic() < deadline, "no log lines for the running task"
         time.sleep(0.5)
 
 
-def test_run_reaches_success(airflow: Airflow) -> None:
-    run = airflow.finished("success")
+def test_run_reaches_success(real_airflow: Airflow) -> None:
+    run = real_airflow.finished("success")
 
     assert run.state == RunState.SUCCESS
     assert run.start_date is not None
@@ -65,57 +65,57 @@ def test_run_reaches_success(airflow: Airflow) -> None:
     assert run.end_date >= run.start_date
 
 
-def test_failing_dag_reaches_failed(airflow: Airflow) -> None:
-    assert airflow.finished("fail").state == RunState.FAILED
+def test_failing_dag_reaches_failed(real_airflow: Airflow) -> None:
+    assert real_airflow.finished("fail").state == RunState.FAILED
 
 
-def test_same_run_id_twice_creates_one_run(airflow: Airflow) -> None:
-    first = airflow.triggered["success"]
+def test_same_run_id_twice_creates_one_run(real_airflow: Airflow) -> None:
+    first = real_airflow.triggered["success"]
 
     with pytest.raises(Conflict) as caught:
-        airflow.transport.trigger("contract_success", run_id=first.run_id, conf={"token": "second"})
+        real_airflow.transport.trigger("contract_success", run_id=first.run_id, conf={"token": "second"})
 
     assert first.run_id in str(caught.value)
     assert caught.value.status_code == 409
-    kept = airflow.transport.get_run("contract_success", first.run_id)
-    assert dict(kept.conf) == airflow.conf_of("success")
+    kept = real_airflow.transport.get_run("contract_success", first.run_id)
+    assert dict(kept.conf) == real_airflow.conf_of("success")
     listed = RunQuery(dag_ids=["contract_success"])
-    assert [run.run_id for run in airflow.transport.list_runs(listed)].count(first.run_id) == 1
+    assert [run.run_id for run in real_airflow.transport.list_runs(listed)].count(first.run_id) == 1
 
 
-def test_unknown_dag_is_not_found(airflow: Airflow) -> None:
+def test_unknown_dag_is_not_found(real_airflow: Airflow) -> None:
     with pytest.raises(NotFound) as caught:
-        airflow.transport.trigger("contract_missing", run_id=new_run_id("missing"), conf={})
+        real_airflow.transport.trigger("contract_missing", run_id=new_run_id("missing"), conf={})
 
     assert caught.value.status_code == 404
 
 
-def test_unknown_run_is_not_found(airflow: Airflow) -> None:
+def test_unknown_run_is_not_found(real_airflow: Airflow) -> None:
     with pytest.raises(NotFound):
-        airflow.transport.get_run("contract_success", new_run_id("never-triggered"))
+        real_airflow.transport.get_run("contract_success", new_run_id("never-triggered"))
 
 
-def test_paused_dag_is_reported_paused(airflow: Airflow) -> None:
+def test_paused_dag_is_reported_paused(real_airflow: Airflow) -> None:
     # What the service reads before it sends a trigger (triggering._send refuses a paused DAG).
-    assert airflow.transport.get_dag("contract_paused").is_paused
-    assert not airflow.transport.get_dag("contract_success").is_paused
+    assert real_airflow.transport.get_dag("contract_paused").is_paused
+    assert not real_airflow.transport.get_dag("contract_success").is_paused
 
 
-def test_list_runs_filters_by_dag(airflow: Airflow) -> None:
-    success, fail = airflow.finished("success"), airflow.finished("fail")
+def test_list_runs_filters_by_dag(real_airflow: Airflow) -> None:
+    success, fail = real_airflow.finished("success"), real_airflow.finished("fail")
 
-    one_dag = list(airflow.transport.list_runs(RunQuery(dag_ids=["contract_success"])))
+    one_dag = list(real_airflow.transport.list_runs(RunQuery(dag_ids=["contract_success"])))
     assert success.run_id in {run.run_id for run in one_dag}
     assert fail.run_id not in {run.run_id for run in one_dag}
     assert {run.dag_id for run in one_dag} == {"contract_success"}
 
-    every_dag = {(run.run_id, run.state) for run in airflow.transport.list_runs(RunQuery())}
+    every_dag = {(run.run_id, run.state) for run in real_airflow.transport.list_runs(RunQuery())}
     assert {(success.run_id, RunState.SUCCESS), (fail.run_id, RunState.FAILED)} <= every_dag
 
 
-def test_list_runs_is_newest_first_and_respects_limit(airflow: Airflow) -> None:
-    airflow.finished("fail_again")
-    runs = list(airflow.transport.list_runs(RunQuery(dag_ids=["contract_fail"], limit=2)))
+def test_list_runs_is_newest_first_and_respects_limit(real_airflow: Airflow) -> None:
+    real_airflow.finished("fail_again")
+    runs = list(real_airflow.transport.list_runs(RunQuery(dag_ids=["contract_fail"], limit=2)))
 
     assert len(runs) == 2
     newer, older = (run.run_after or run.logical_date for run in runs)
@@ -124,27 +124,27 @@ def test_list_runs_is_newest_first_and_respects_limit(airflow: Airflow) -> None:
     assert newer >= older
 
 
-def test_task_instances_of_finished_runs(airflow: Airflow) -> None:
-    success, fail = airflow.finished("success"), airflow.finished("fail")
+def test_task_instances_of_finished_runs(real_airflow: Airflow) -> None:
+    success, fail = real_airflow.finished("success"), real_airflow.finished("fail")
 
     tasks = {
         ti.task_id: (ti.state, ti.try_number)
-        for ti in airflow.transport.task_instances("contract_success", success.run_id)
+        for ti in real_airflow.transport.task_instances("contract_success", success.run_id)
     }
     assert tasks == {"greet": (RunState.SUCCESS, 1), "done": (RunState.SUCCESS, 1)}
     tasks = {
         ti.task_id: (ti.state, ti.try_number)
-        for ti in airflow.transport.task_instances("contract_fail", fail.run_id)
+        for ti in real_airflow.transport.task_instances("contract_fail", fail.run_id)
     }
     # The downstream task never starts, so it has no try yet.
     assert tasks == {"boom": (RunState.FAILED, 1), "after_boom": ("upstream_failed", 0)}
 
 
-def test_task_log_holds_what_the_task_printed(airflow: Airflow) -> None:
-    run = airflow.finished("success")
-    marker = f"contract-marker token={airflow.conf_of('success')['token']}"
+def test_task_log_holds_what_the_task_printed(real_airflow: Airflow) -> None:
+    run = real_airflow.finished("success")
+    marker = f"contract-marker token={real_airflow.conf_of('success')['token']}"
 
-    chunk = airflow.transport.task_log("contract_success", run.run_id, "greet", 1)
+    chunk = real_airflow.transport.task_log("contract_success", run.run_id, "greet", 1)
 
     assert chunk.lines
     printed = [line for line in chunk.lines if marker in line.text]
@@ -152,16 +152,16 @@ def test_task_log_holds_what_the_task_printed(airflow: Airflow) -> None:
     assert printed[0].timestamp is not None
 
 
-def test_task_log_of_a_failed_task_holds_the_error(airflow: Airflow) -> None:
-    run = airflow.finished("fail")
+def test_task_log_of_a_failed_task_holds_the_error(real_airflow: Airflow) -> None:
+    run = real_airflow.finished("fail")
 
-    chunk = airflow.transport.task_log("contract_fail", run.run_id, "boom", 1)
+    chunk = real_airflow.transport.task_log("contract_fail", run.run_id, "boom", 1)
 
     assert any("contract_fail raises on purpose" in line.text for line in chunk.lines)
 
 
-def test_wrong_password_is_authentication_failed(airflow: Airflow) -> None:
-    transport = make_transport(airflow.url, PASSWORD="not-the-password")
+def test_wrong_password_is_authentication_failed(real_airflow: Airflow) -> None:
+    transport = make_transport(real_airflow.url, PASSWORD="not-the-password")
     try:
         with pytest.raises(AuthenticationFailed) as caught:
             transport.get_dag("contract_success")

@@ -10,7 +10,7 @@ from django.urls import reverse
 from airflow_client import trigger
 from airflow_client.models import JobRun, JobTrigger
 from airflow_client.transports import fake
-from tests.records.conftest import make_run
+from tests.factories import make_run
 from tests.testapp.airflow_jobs import IndexFindingAid
 from tests.testapp.models import Collection, FindingAid
 
@@ -58,7 +58,7 @@ def test_record_page_shows_its_runs_inline(admin_client: Client, collection: Any
     assert run.dag_run_id in page
 
 
-def test_bulk_trigger_action_reports_per_record(admin_client: Client, airflow: fake.FakeAirflow) -> None:
+def test_bulk_trigger_action_reports_per_record(admin_client: Client, fake_airflow: fake.FakeAirflow) -> None:
     first = FindingAid.objects.create(title="First")
     busy = FindingAid.objects.create(title="Busy")
     running = trigger(IndexFindingAid, busy)
@@ -72,11 +72,11 @@ def test_bulk_trigger_action_reports_per_record(admin_client: Client, airflow: f
     started = JobRun.objects.for_object(first).get()
     assert f"First: started Index finding aid (run {started.dag_run_id})." in messages
     assert f"Busy: not started, run {running.dag_run_id} is already queued." in messages
-    assert airflow.call_count("trigger") == 2
+    assert fake_airflow.call_count("trigger") == 2
 
 
 def test_bulk_trigger_action_reports_failures_and_permissions(
-    client: Client, airflow: fake.FakeAirflow
+    client: Client, fake_airflow: fake.FakeAirflow
 ) -> None:
     user = User.objects.create_user("editor", password="pw", is_staff=True)
     user.user_permissions.add(
@@ -93,14 +93,14 @@ def test_bulk_trigger_action_reports_failures_and_permissions(
     ]
 
     user.user_permissions.add(Permission.objects.get(codename="trigger_job"))
-    airflow.add_dag("harvest_collection", paused=True)
+    fake_airflow.add_dag("harvest_collection", paused=True)
     response = client.post(url, data, follow=True)
     (message,) = [str(m) for m in response.context["messages"]]
     assert message.startswith("Maps: not started, Airflow did not start harvest_collection")
     assert "paused" in message
     # The paused check is asked before the trigger, so nothing was sent.
-    assert airflow.call_count("get_dag") == 1
-    assert airflow.call_count("trigger") == 0
+    assert fake_airflow.call_count("get_dag") == 1
+    assert fake_airflow.call_count("trigger") == 0
 
 
 def test_changelist_queries_do_not_grow_with_rows(admin_client: Client) -> None:

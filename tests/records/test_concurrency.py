@@ -52,7 +52,7 @@ def all_at_once(count: int, work: Callable[[], T]) -> list[T | BaseException]:
         return [future.result() for future in futures]
 
 
-def test_twenty_simultaneous_triggers_start_one_run(airflow: fake.FakeAirflow) -> None:
+def test_twenty_simultaneous_triggers_start_one_run(fake_airflow: fake.FakeAirflow) -> None:
     finding_aid = FindingAid.objects.create(title="Contested")
 
     results = all_at_once(20, lambda: trigger(IndexFindingAid, finding_aid))
@@ -61,8 +61,8 @@ def test_twenty_simultaneous_triggers_start_one_run(airflow: fake.FakeAirflow) -
     refused = [result for result in results if isinstance(result, AlreadyRunning)]
     unexpected = [result for result in results if not isinstance(result, (JobRun, AlreadyRunning))]
     assert unexpected == []
-    assert airflow.call_count("trigger") == 1
-    assert len(airflow.runs("index_finding_aid")) == 1
+    assert fake_airflow.call_count("trigger") == 1
+    assert len(fake_airflow.runs("index_finding_aid")) == 1
     (job_run,) = JobRun.objects.all()
     assert started == [job_run]
     assert len(refused) == 19
@@ -71,15 +71,17 @@ def test_twenty_simultaneous_triggers_start_one_run(airflow: fake.FakeAirflow) -
     assert JobSlot.objects.get().job_run == job_run
 
 
-def test_fifty_simultaneous_refreshes_make_one_airflow_call(airflow: fake.FakeAirflow, settings: Any) -> None:
+def test_fifty_simultaneous_refreshes_make_one_airflow_call(
+    fake_airflow: fake.FakeAirflow, settings: Any
+) -> None:
     settings.AIRFLOW_REFRESH_INTERVAL = 30
     finding_aid = FindingAid.objects.create(title="Popular")
     job_run = trigger(IndexFindingAid, finding_aid)
     JobRun.objects.filter(pk=job_run.pk).update(refreshed_at=None)  # due for a refresh
-    airflow.advance(job_run.dag_run_id)
+    fake_airflow.advance(job_run.dag_run_id)
 
     results = all_at_once(50, lambda: refresh(JobRun.objects.get(pk=job_run.pk)))
 
     assert [result for result in results if not isinstance(result, JobRun)] == []
-    assert airflow.call_count("get_run") == 1
+    assert fake_airflow.call_count("get_run") == 1
     assert JobRun.objects.get(pk=job_run.pk).state == "running"

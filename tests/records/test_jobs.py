@@ -89,7 +89,7 @@ def test_jobs_for_model_and_instance() -> None:
 def test_conf_and_objects_round_trip(collection: Any) -> None:
     job = get_job(HarvestCollection)
     conf = job.get_conf(collection, extra=1)
-    assert conf == {"collection_id": "coll-1", "extra": 1}
+    assert conf == {"collection_id": "postcards/1900s", "extra": 1}
     assert job.get_objects(conf) == [collection]
     assert job.get_objects({}) == []
     assert get_job(IndexFindingAid).get_objects({"finding_aid_id": "not-a-number"}) == []

@@ -12,7 +12,7 @@ from airflow_client.mixins import (
     prefetch_job_runs,
 )
 from airflow_client.models import JobRun
-from tests.records.conftest import DAY, make_run
+from tests.factories import DAY, make_run
 from tests.testapp.models import Collection, FindingAid
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from airflow_client.jobs import Job
 from airflow_client.models import JobRun
 from airflow_client.retention import KeepAll, KeepDays, KeepLastN, KeepLatest
-from tests.records.conftest import DAY, make_run
+from tests.factories import DAY, make_run
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from airflow_client.models import JobRun, JobTrigger
 from airflow_client.signals import run_state_changed
 from airflow_client.transports import fake
 from airflow_client.transports.base import Capabilities, RunQuery
-from tests.records.conftest import DAY, make_run
+from tests.factories import DAY, make_run
 from tests.testapp.airflow_jobs import IndexFindingAid
 from tests.testapp.models import FindingAid
 
@@ -48,14 +48,16 @@ def changes() -> Iterator[list[Change]]:
     run_state_changed.disconnect(receiver)
 
 
-def queries(airflow: fake.FakeAirflow) -> list[RunQuery]:
-    return [args[0] for name, args in airflow.calls if name == "list_runs"]
+def queries(fake_airflow: fake.FakeAirflow) -> list[RunQuery]:
+    return [args[0] for name, args in fake_airflow.calls if name == "list_runs"]
 
 
 def test_run_started_in_airflow_ui_is_recorded_and_linked(
-    finding_aid: Any, airflow: fake.FakeAirflow, changes: list[Change]
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, changes: list[Change]
 ) -> None:
-    dag_run = airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk}, note="by hand")
+    dag_run = fake_airflow.add_run(
+        "index_finding_aid", conf={"finding_aid_id": finding_aid.pk}, note="by hand"
+    )
 
     report = sync()
 
@@ -73,11 +75,13 @@ def test_run_started_in_airflow_ui_is_recorded_and_linked(
     assert job_run.created_at == dag_run.queued_at  # sorts where it happened in Airflow
     assert changes == [(dag_run.run_id, None, "queued")]
     # The listing was enough: no request per run.
-    assert airflow.call_count("get_run") == 0
+    assert fake_airflow.call_count("get_run") == 0
 
 
-def test_collection_with_a_text_key(collection: Any, airflow: fake.FakeAirflow) -> None:
-    dag_run = airflow.add_run("harvest_collection", conf={"collection_id": collection.pk}, state="success")
+def test_collection_with_a_text_key(collection: Any, fake_airflow: fake.FakeAirflow) -> None:
+    dag_run = fake_airflow.add_run(
+        "harvest_collection", conf={"collection_id": collection.pk}, state="success"
+    )
 
     assert sync().discovered == 1
 
@@ -87,10 +91,10 @@ def test_collection_with_a_text_key(collection: Any, airflow: fake.FakeAirflow) 
     assert job_run.end_date == dag_run.end_date
 
 
-def test_run_whose_record_is_gone_is_kept_unlinked(db: None, airflow: fake.FakeAirflow) -> None:
-    airflow.add_run("index_finding_aid", conf={"finding_aid_id": 987654}, state="failed")
-    airflow.add_run("index_finding_aid", conf={"finding_aid_id": "not-a-number"})
-    airflow.add_run("index_finding_aid", conf={})
+def test_run_whose_record_is_gone_is_kept_unlinked(db: None, fake_airflow: fake.FakeAirflow) -> None:
+    fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": 987654}, state="failed")
+    fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": "not-a-number"})
+    fake_airflow.add_run("index_finding_aid", conf={})
 
     assert sync().discovered == 3
 
@@ -98,22 +102,22 @@ def test_run_whose_record_is_gone_is_kept_unlinked(db: None, airflow: fake.FakeA
     assert all(job_run.records() == [] for job_run in JobRun.objects.all())
 
 
-def test_runs_of_unregistered_dags_are_ignored(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
-    airflow.add_run("someone_elses_dag", conf={"finding_aid_id": finding_aid.pk})
+def test_runs_of_unregistered_dags_are_ignored(finding_aid: Any, fake_airflow: fake.FakeAirflow) -> None:
+    fake_airflow.add_run("someone_elses_dag", conf={"finding_aid_id": finding_aid.pk})
 
     report = sync()
 
     assert report.discovered == 0
     assert not JobRun.objects.exists()
-    (query,) = queries(airflow)
+    (query,) = queries(fake_airflow)
     assert set(query.dag_ids) == {"index_finding_aid", "publish_finding_aid", "harvest_collection"}
 
 
 def test_second_sync_creates_nothing_new(
-    finding_aid: Any, airflow: fake.FakeAirflow, changes: list[Change]
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, changes: list[Change]
 ) -> None:
-    airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
-    airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk}, state="success")
+    fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+    fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk}, state="success")
     assert sync().discovered == 2
 
     again = sync()
@@ -126,11 +130,11 @@ def test_second_sync_creates_nothing_new(
 
 
 def test_known_runs_follow_airflow_from_the_listing(
-    finding_aid: Any, airflow: fake.FakeAirflow, changes: list[Change]
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, changes: list[Change]
 ) -> None:
-    dag_run = airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+    dag_run = fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
     sync()
-    airflow.advance(dag_run.run_id)
+    fake_airflow.advance(dag_run.run_id)
 
     report = sync()
 
@@ -138,9 +142,9 @@ def test_known_runs_follow_airflow_from_the_listing(
     job_run = JobRun.objects.get()
     assert job_run.state == "running"
     assert job_run.start_date is not None
-    assert airflow.call_count("get_run") == 0
+    assert fake_airflow.call_count("get_run") == 0
 
-    airflow.finish(dag_run.run_id, "failed")
+    fake_airflow.finish(dag_run.run_id, "failed")
     sync()
     job_run.refresh_from_db()
     assert job_run.state == "failed"
@@ -153,10 +157,10 @@ def test_known_runs_follow_airflow_from_the_listing(
 
 
 def test_runs_started_here_are_updated_too(
-    finding_aid: Any, airflow: fake.FakeAirflow, no_refresh_interval: None
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, no_refresh_interval: None
 ) -> None:
     job_run = trigger(IndexFindingAid, finding_aid)
-    airflow.advance(job_run.dag_run_id)
+    fake_airflow.advance(job_run.dag_run_id)
 
     report = sync()
 
@@ -167,13 +171,13 @@ def test_runs_started_here_are_updated_too(
     assert job_run.records() == [finding_aid]
 
 
-def test_updated_since_is_used_from_the_second_sync(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
+def test_updated_since_is_used_from_the_second_sync(finding_aid: Any, fake_airflow: fake.FakeAirflow) -> None:
     before = timezone.now()
     sync()
     after = timezone.now()
     sync()
 
-    first, second = queries(airflow)
+    first, second = queries(fake_airflow)
     assert first.updated_since is None
     assert first.limit == syncing.FULL_LIMIT * 3  # three registered DAGs
     assert second.updated_since is not None
@@ -181,11 +185,11 @@ def test_updated_since_is_used_from_the_second_sync(finding_aid: Any, airflow: f
     assert second.limit == syncing.WINDOW_LIMIT
 
 
-def test_updated_since_finds_a_run_that_changed(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
-    dag_run = airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+def test_updated_since_finds_a_run_that_changed(finding_aid: Any, fake_airflow: fake.FakeAirflow) -> None:
+    dag_run = fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
     sync()
-    airflow.finish(dag_run.run_id)
-    later = airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+    fake_airflow.finish(dag_run.run_id)
+    later = fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
 
     report = sync()
 
@@ -195,13 +199,13 @@ def test_updated_since_finds_a_run_that_changed(finding_aid: Any, airflow: fake.
 
 
 def test_airflow_down_loses_nothing_and_fails_the_command(
-    finding_aid: Any, airflow: fake.FakeAirflow, no_refresh_interval: None
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, no_refresh_interval: None
 ) -> None:
     job_run = trigger(IndexFindingAid, finding_aid)
     sync()
-    airflow.down = True
-    airflow.advance(job_run.dag_run_id)
-    missed = airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+    fake_airflow.down = True
+    fake_airflow.advance(job_run.dag_run_id)
+    missed = fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
 
     report = sync()
 
@@ -220,24 +224,24 @@ def test_airflow_down_loses_nothing_and_fails_the_command(
     assert "Fake Airflow is down" in out.getvalue()
 
     # Back up: the window still starts before the outage, so nothing that happened meanwhile is missed.
-    airflow.down = False
+    fake_airflow.down = False
     report = sync()
     assert not report.all_failed
     assert (report.discovered, report.updated) == (1, 1)
     assert JobRun.objects.get(dag_run_id=missed.run_id).records() == [finding_aid]
-    windows = [query.updated_since for query in queries(airflow)]
+    windows = [query.updated_since for query in queries(fake_airflow)]
     assert windows[-1] == windows[1]
 
 
 def test_error_on_one_run_does_not_stop_the_others(
-    finding_aid: Any, airflow: fake.FakeAirflow, no_refresh_interval: None
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, no_refresh_interval: None
 ) -> None:
     other = FindingAid.objects.create(title="Second")
     first = trigger(IndexFindingAid, finding_aid)
     second = trigger(IndexFindingAid, other)
-    airflow.advance(first.dag_run_id)
-    airflow.advance(second.dag_run_id)
-    airflow.fail_next()
+    fake_airflow.advance(first.dag_run_id)
+    fake_airflow.advance(second.dag_run_id)
+    fake_airflow.fail_next()
 
     report = sync(discover=False)
 
@@ -252,34 +256,34 @@ def test_error_on_one_run_does_not_stop_the_others(
 
 
 def test_no_discover_only_refreshes(
-    finding_aid: Any, airflow: fake.FakeAirflow, no_refresh_interval: None
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, no_refresh_interval: None
 ) -> None:
     job_run = trigger(IndexFindingAid, finding_aid)
-    airflow.advance(job_run.dag_run_id)
-    airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+    fake_airflow.advance(job_run.dag_run_id)
+    fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
 
     report = sync(discover=False)
 
     assert (report.refreshed, report.updated, report.discovered) == (1, 1, 0)
-    assert airflow.call_count("list_runs") == 0
+    assert fake_airflow.call_count("list_runs") == 0
     assert JobRun.objects.count() == 1
 
 
 @pytest.fixture
-def hourly(airflow: fake.FakeAirflow) -> Callable[[], datetime]:
+def hourly(fake_airflow: fake.FakeAirflow) -> Callable[[], datetime]:
     """The fake's clock moves one hour per reading, starting three days ago."""
     times = iter(timezone.now() - 3 * DAY + timedelta(hours=hour) for hour in range(1000))
 
     def clock() -> datetime:
         return next(times)
 
-    airflow.clock = clock
+    fake_airflow.clock = clock
     return clock
 
 
 def test_retention_applies_to_discovered_finished_runs(
     finding_aid: Any,
-    airflow: fake.FakeAirflow,
+    fake_airflow: fake.FakeAirflow,
     keep_latest: type[Job],
     hourly: Callable[[], datetime],
     changes: list[Change],
@@ -287,10 +291,10 @@ def test_retention_applies_to_discovered_finished_runs(
     other = FindingAid.objects.create(title="Other")
     old_here = make_run(finding_aid, dag_id="index_latest", state="success", age=5 * DAY)
     conf = {"finding_aid_id": finding_aid.pk}
-    success = airflow.add_run("index_latest", conf=conf, state="success")
-    airflow.add_run("index_latest", conf=conf, state="failed")  # neither the newest nor a success
-    newest = airflow.add_run("index_latest", conf=conf, state="failed")
-    unrelated = airflow.add_run("index_latest", conf={"finding_aid_id": other.pk}, state="failed")
+    success = fake_airflow.add_run("index_latest", conf=conf, state="success")
+    fake_airflow.add_run("index_latest", conf=conf, state="failed")  # neither the newest nor a success
+    newest = fake_airflow.add_run("index_latest", conf=conf, state="failed")
+    unrelated = fake_airflow.add_run("index_latest", conf={"finding_aid_id": other.pk}, state="failed")
 
     report = sync()
 
@@ -310,24 +314,26 @@ def test_retention_applies_to_discovered_finished_runs(
 
 
 def test_retention_when_a_discovered_run_finishes(
-    finding_aid: Any, airflow: fake.FakeAirflow, keep_latest: type[Job]
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, keep_latest: type[Job]
 ) -> None:
     old_failure = make_run(finding_aid, dag_id="index_latest", state="failed", age=DAY)
-    dag_run = airflow.add_run("index_latest", conf={"finding_aid_id": finding_aid.pk}, state="running")
+    dag_run = fake_airflow.add_run("index_latest", conf={"finding_aid_id": finding_aid.pk}, state="running")
     sync()
     assert JobRun.objects.for_object(finding_aid).count() == 2  # unfinished: nothing pruned yet
 
-    airflow.finish(dag_run.run_id, "success")
+    fake_airflow.finish(dag_run.run_id, "success")
     sync()
 
     assert [job_run.dag_run_id for job_run in JobRun.objects.for_object(finding_aid)] == [dag_run.run_id]
     assert not JobRun.objects.filter(pk=old_failure.pk).exists()
 
 
-def test_pending_trigger_is_left_to_the_trigger_path(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
+def test_pending_trigger_is_left_to_the_trigger_path(
+    finding_aid: Any, fake_airflow: fake.FakeAirflow
+) -> None:
     # A trigger whose request is still in flight: Airflow has the run, the answer has not come back.
     JobTrigger.objects.create(environment="default", dag_id="index_finding_aid", run_id="dj_inflight")
-    airflow.add_run("index_finding_aid", "dj_inflight", conf={"finding_aid_id": finding_aid.pk})
+    fake_airflow.add_run("index_finding_aid", "dj_inflight", conf={"finding_aid_id": finding_aid.pk})
 
     report = sync()
 
@@ -336,9 +342,9 @@ def test_pending_trigger_is_left_to_the_trigger_path(finding_aid: Any, airflow: 
 
 
 def test_a_concurrent_sync_recording_the_same_run(
-    finding_aid: Any, airflow: fake.FakeAirflow, monkeypatch: pytest.MonkeyPatch, changes: list[Change]
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, monkeypatch: pytest.MonkeyPatch, changes: list[Change]
 ) -> None:
-    dag_run = airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+    dag_run = fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
     records_of = syncing._records_of
 
     def other_process_first(*args: Any) -> Any:
@@ -357,17 +363,19 @@ def test_a_concurrent_sync_recording_the_same_run(
     assert changes == [(dag_run.run_id, None, "queued")]
 
 
-def test_batch_failure_falls_back_to_one_listing_per_dag(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
-    airflow.strict = True
-    airflow.add_dag("index_finding_aid")  # harvest_collection is unknown to this Airflow
-    airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+def test_batch_failure_falls_back_to_one_listing_per_dag(
+    finding_aid: Any, fake_airflow: fake.FakeAirflow
+) -> None:
+    fake_airflow.strict = True
+    fake_airflow.add_dag("index_finding_aid")  # harvest_collection is unknown to this Airflow
+    fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
 
     report = sync()
 
     assert report.discovered == 1
     assert not report.all_failed
     assert [error for error in report.errors if "default/harvest_collection: runs not listed" in error]
-    assert [tuple(query.dag_ids) for query in queries(airflow)][1:] == [
+    assert [tuple(query.dag_ids) for query in queries(fake_airflow)][1:] == [
         ("harvest_collection",),
         ("index_finding_aid",),
         ("publish_finding_aid",),
@@ -375,22 +383,22 @@ def test_batch_failure_falls_back_to_one_listing_per_dag(finding_aid: Any, airfl
 
 
 def test_transport_without_batch_or_window_lists_each_dag_bounded(
-    finding_aid: Any, airflow: fake.FakeAirflow, monkeypatch: pytest.MonkeyPatch
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fake.FakeTransport, "capabilities", property(lambda self: Capabilities()))
-    airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+    fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
 
     sync()
     sync()
 
-    listed = queries(airflow)
+    listed = queries(fake_airflow)
     each_dag = [("harvest_collection",), ("index_finding_aid",), ("publish_finding_aid",)]
     assert [tuple(query.dag_ids) for query in listed] == each_dag * 2
     assert {(query.updated_since, query.limit) for query in listed} == {(None, syncing.FULL_LIMIT)}
     assert JobRun.objects.count() == 1
 
 
-def test_environment_argument(finding_aid: Any, airflow: fake.FakeAirflow, settings: Any) -> None:
+def test_environment_argument(finding_aid: Any, fake_airflow: fake.FakeAirflow, settings: Any) -> None:
     settings.AIRFLOW_ENVIRONMENTS = {**settings.AIRFLOW_ENVIRONMENTS, "other": {"TRANSPORT": "fake"}}
     other = fake.get_airflow("other")
     other.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})  # no Job there
@@ -399,15 +407,15 @@ def test_environment_argument(finding_aid: Any, airflow: fake.FakeAirflow, setti
 
     assert report.environments == ("other",)
     assert other.call_count("list_runs") == 0
-    assert airflow.calls == []
+    assert fake_airflow.calls == []
     with pytest.raises(ConfigurationError, match="nowhere"):
         sync(environment="nowhere")
     with pytest.raises(CommandError, match="nowhere"):
         call_command("airflow_sync", environment="nowhere", stdout=io.StringIO())
 
 
-def test_command_prints_the_report(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
-    airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+def test_command_prints_the_report(finding_aid: Any, fake_airflow: fake.FakeAirflow) -> None:
+    fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
     out = io.StringIO()
 
     call_command("airflow_sync", "--environment", "default", stdout=out)
@@ -417,18 +425,20 @@ def test_command_prints_the_report(finding_aid: Any, airflow: fake.FakeAirflow) 
         "  default: ok",
     ]
     call_command("airflow_sync", "--no-discover", stdout=out)
-    assert airflow.call_count("list_runs") == 1
+    assert fake_airflow.call_count("list_runs") == 1
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="threads need PostgreSQL")
-def test_simultaneous_syncs_record_each_run_once(airflow: fake.FakeAirflow, changes: list[Change]) -> None:
+def test_simultaneous_syncs_record_each_run_once(
+    fake_airflow: fake.FakeAirflow, changes: list[Change]
+) -> None:
     from tests.records.test_concurrency import all_at_once
 
     finding_aid = FindingAid.objects.create(title="Watched")
     for _ in range(5):
-        airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk}, state="success")
+        fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk}, state="success")
 
     results = all_at_once(4, sync)
 

@@ -27,7 +27,7 @@ from tests.testapp.airflow_jobs import HarvestCollection, IndexFindingAid
 pytestmark = pytest.mark.django_db
 
 
-def test_trigger_creates_a_run_linked_to_the_record(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
+def test_trigger_creates_a_run_linked_to_the_record(finding_aid: Any, fake_airflow: fake.FakeAirflow) -> None:
     user = User.objects.create_user("clerk")
     job_run = trigger(IndexFindingAid, finding_aid, user=user, conf={"force": True}, note="from a test")
 
@@ -36,22 +36,22 @@ def test_trigger_creates_a_run_linked_to_the_record(finding_aid: Any, airflow: f
     assert job_run.started_here
     assert job_run.conf == {"finding_aid_id": finding_aid.pk, "force": True}
     assert job_run.records() == [finding_aid]
-    in_airflow = airflow.get(("index_finding_aid", job_run.dag_run_id))
+    in_airflow = fake_airflow.get(("index_finding_aid", job_run.dag_run_id))
     assert in_airflow.conf == {"finding_aid_id": finding_aid.pk, "force": True}
     assert in_airflow.note == "from a test"
-    assert airflow.call_count("trigger") == 1
+    assert fake_airflow.call_count("trigger") == 1
     # The JobTrigger was only needed until the run existed.
     assert not JobTrigger.objects.exists()
     assert job_run.job_trigger is None
 
 
 def test_trigger_to_success_through_refresh(
-    finding_aid: Any, airflow: fake.FakeAirflow, no_refresh_interval: None
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, no_refresh_interval: None
 ) -> None:
     job_run = trigger("index_finding_aid", finding_aid)
-    airflow.advance(job_run.dag_run_id)
+    fake_airflow.advance(job_run.dag_run_id)
     assert refresh(job_run).state == "running"
-    airflow.advance(job_run.dag_run_id)
+    fake_airflow.advance(job_run.dag_run_id)
     job_run = refresh(job_run)
     assert job_run.state == "success"
     assert job_run.finished
@@ -61,7 +61,7 @@ def test_trigger_to_success_through_refresh(
 
 def test_conf_key_cannot_be_overridden(collection: Any) -> None:
     job_run = trigger(HarvestCollection, collection, conf={"collection_id": "other", "x": [1, 2]})
-    assert job_run.conf == {"collection_id": "coll-1", "x": [1, 2]}
+    assert job_run.conf == {"collection_id": "postcards/1900s", "x": [1, 2]}
 
 
 def test_unregistered_job_is_named(finding_aid: Any) -> None:
@@ -78,13 +78,13 @@ def test_unregistered_job_is_named(finding_aid: Any) -> None:
     ],
 )
 def test_invalid_conf_is_refused_before_anything_is_saved_or_sent(
-    finding_aid: Any, airflow: fake.FakeAirflow, settings: Any, conf: Any, message: str
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, settings: Any, conf: Any, message: str
 ) -> None:
     settings.AIRFLOW_MAX_CONF_BYTES = 100
     with pytest.raises(InvalidConf, match=message):
         trigger(IndexFindingAid, finding_aid, conf=conf)
     assert not JobTrigger.objects.exists()
-    assert airflow.calls == []
+    assert fake_airflow.calls == []
 
 
 def test_conf_must_be_an_object(finding_aid: Any) -> None:
@@ -109,9 +109,9 @@ def test_preserve_job_trigger(finding_aid: Any, settings: Any) -> None:
 
 
 def test_refused_trigger_keeps_the_evidence_and_frees_the_record(
-    finding_aid: Any, airflow: fake.FakeAirflow
+    finding_aid: Any, fake_airflow: fake.FakeAirflow
 ) -> None:
-    airflow.strict = True  # unknown DAG -> 404
+    fake_airflow.strict = True  # unknown DAG -> 404
     with pytest.raises(TriggerFailed, match="not found") as caught:
         trigger(IndexFindingAid, finding_aid)
     job_trigger = caught.value.job_trigger
@@ -122,31 +122,19 @@ def test_refused_trigger_keeps_the_evidence_and_frees_the_record(
     assert isinstance(caught.value.error, NotFound)
     assert not JobRun.objects.exists()
 
-    airflow.strict = False  # the DAG is deployed now: the record is not blocked
+    fake_airflow.strict = False  # the DAG is deployed now: the record is not blocked
     job_run = trigger(IndexFindingAid, finding_aid)
     assert job_run.state == "queued"
 
 
-def test_paused_dag_is_a_refusal(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
-    airflow.add_dag("index_finding_aid", paused=True)
+def test_paused_dag_is_a_refusal(finding_aid: Any, fake_airflow: fake.FakeAirflow) -> None:
+    fake_airflow.add_dag("index_finding_aid", paused=True)
     with pytest.raises(TriggerFailed, match="paused"):
         trigger(IndexFindingAid, finding_aid)
 
 
-@pytest.fixture
-def timeout_after_sending(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Airflow creates the run, but the answer never arrives."""
-    original = fake.FakeTransport.trigger
-
-    def trigger_then_time_out(self: fake.FakeTransport, dag_id: str, **kwargs: Any) -> Any:
-        original(self, dag_id, **kwargs)
-        raise AirflowTimeout("Airflow did not answer within 10 s.")
-
-    monkeypatch.setattr(fake.FakeTransport, "trigger", trigger_then_time_out)
-
-
 def test_unknown_outcome_is_resolved_by_sync(
-    finding_aid: Any, airflow: fake.FakeAirflow, timeout_after_sending: None
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, trigger_answer_lost: None
 ) -> None:
     with pytest.raises(TriggerFailed, match="may have started") as caught:
         trigger(IndexFindingAid, finding_aid, note="n")
@@ -154,7 +142,7 @@ def test_unknown_outcome_is_resolved_by_sync(
     assert job_trigger.outcome == "unknown"
     assert not JobRun.objects.exists()
     run_id = job_trigger.run_id
-    assert airflow.get(("index_finding_aid", run_id)).state == "queued"
+    assert fake_airflow.get(("index_finding_aid", run_id)).state == "queued"
 
     report = sync()
     assert report.resolved == 1
@@ -166,46 +154,39 @@ def test_unknown_outcome_is_resolved_by_sync(
 
 
 def test_unknown_outcome_is_resolved_by_the_next_trigger(
-    finding_aid: Any, airflow: fake.FakeAirflow, monkeypatch: pytest.MonkeyPatch
+    finding_aid: Any, fake_airflow: fake.FakeAirflow
 ) -> None:
-    original = fake.FakeTransport.trigger
-
-    def trigger_then_time_out(self: fake.FakeTransport, dag_id: str, **kwargs: Any) -> Any:
-        original(self, dag_id, **kwargs)
-        raise AirflowTimeout("no answer")
-
-    monkeypatch.setattr(fake.FakeTransport, "trigger", trigger_then_time_out)
+    fake_airflow.lose_next_answer("trigger", AirflowTimeout("no answer"))  # the next trigger only
     with pytest.raises(TriggerFailed) as caught:
         trigger(IndexFindingAid, finding_aid)
-    monkeypatch.setattr(fake.FakeTransport, "trigger", original)
 
     # The record is not triggered twice: Airflow is asked about the first run id instead.
     with pytest.raises(AlreadyRunning) as running:
         trigger(IndexFindingAid, finding_aid)
     assert running.value.job_run.dag_run_id == caught.value.job_trigger.run_id
-    assert airflow.call_count("trigger") == 1
-    assert len(airflow.runs()) == 1
+    assert fake_airflow.call_count("trigger") == 1
+    assert len(fake_airflow.runs()) == 1
 
 
-def test_already_running(finding_aid: Any, airflow: fake.FakeAirflow, no_refresh_interval: None) -> None:
+def test_already_running(finding_aid: Any, fake_airflow: fake.FakeAirflow, no_refresh_interval: None) -> None:
     first = trigger(IndexFindingAid, finding_aid)
     with pytest.raises(AlreadyRunning) as caught:
         trigger(IndexFindingAid, finding_aid)
     assert caught.value.job_run == first
-    assert airflow.call_count("trigger") == 1
+    assert fake_airflow.call_count("trigger") == 1
 
-    airflow.finish(first.dag_run_id, "failed")
+    fake_airflow.finish(first.dag_run_id, "failed")
     # The stored state is stale (still queued); trigger() re-reads it before refusing.
     second = trigger(IndexFindingAid, finding_aid)
     assert second != first
     assert JobRun.objects.get(pk=first.pk).state == "failed"
 
 
-def test_run_started_in_airflow_blocks_too(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
-    from tests.records.conftest import make_run
+def test_run_started_in_airflow_blocks_too(finding_aid: Any, fake_airflow: fake.FakeAirflow) -> None:
+    from tests.factories import make_run
 
     elsewhere = make_run(finding_aid, state="running")
-    airflow.add_run("index_finding_aid", elsewhere.dag_run_id, state="running")
+    fake_airflow.add_run("index_finding_aid", elsewhere.dag_run_id, state="running")
     with pytest.raises(AlreadyRunning) as caught:
         trigger(IndexFindingAid, finding_aid)
     assert caught.value.job_run == elsewhere
@@ -242,26 +223,28 @@ class FixedRunId(Job):
         return f"fixed_{obj.pk}"
 
 
-def test_own_run_id_and_conflict_is_a_retry(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
+def test_own_run_id_and_conflict_is_a_retry(finding_aid: Any, fake_airflow: fake.FakeAirflow) -> None:
     register(FixedRunId)
     try:
-        airflow.add_run("fixed_run_id", f"fixed_{finding_aid.pk}", state="running", triggered_by="rest_api")
+        fake_airflow.add_run(
+            "fixed_run_id", f"fixed_{finding_aid.pk}", state="running", triggered_by="rest_api"
+        )
         job_run = trigger(FixedRunId, finding_aid)
     finally:
         unregister(FixedRunId)
     # Airflow answered 409 for our own run id: the run is read, not duplicated.
     assert job_run.dag_run_id == f"fixed_{finding_aid.pk}"
     assert job_run.state == "running"
-    assert airflow.call_count("get_run") == 1
-    assert len(airflow.runs("fixed_run_id")) == 1
+    assert fake_airflow.call_count("get_run") == 1
+    assert len(fake_airflow.runs("fixed_run_id")) == 1
 
 
 def test_trigger_on_commit_waits_for_the_transaction(
-    finding_aid: Any, airflow: fake.FakeAirflow, django_capture_on_commit_callbacks: Any
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         trigger_on_commit(IndexFindingAid, finding_aid)
-        assert airflow.calls == []
+        assert fake_airflow.calls == []
     assert len(callbacks) == 1
     assert JobRun.objects.for_object(finding_aid).count() == 1
 

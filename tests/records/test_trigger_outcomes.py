@@ -39,20 +39,14 @@ def timeout_without_run(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fake.FakeTransport, "trigger", time_out)
 
 
-@pytest.fixture
-def timeout_after_sending(airflow: fake.FakeAirflow) -> None:
-    """Airflow creates the run, but the answer never arrives."""
-    airflow.lose_next_answer(exc=AirflowTimeout("Airflow did not answer within 10 s."))
-
-
 # --- D5: only the POST itself can leave the outcome unknown ---------------------------------------
 
 
-def test_timeout_before_the_post_is_a_plain_failure(finding_aid: Any, airflow: fake.FakeAirflow) -> None:
-    airflow.fail_next(AirflowTimeout("no answer"))  # the paused check, asked before the POST
+def test_timeout_before_the_post_is_a_plain_failure(finding_aid: Any, fake_airflow: fake.FakeAirflow) -> None:
+    fake_airflow.fail_next(AirflowTimeout("no answer"))  # the paused check, asked before the POST
     with pytest.raises(TriggerFailed, match="did not start"):
         trigger(IndexFindingAid, finding_aid)
-    assert airflow.call_count("trigger") == 0
+    assert fake_airflow.call_count("trigger") == 0
     job_trigger = JobTrigger.objects.get()
     assert job_trigger.outcome == "failed"
     assert triggering.pending_trigger(IndexFindingAid(), finding_aid) is None
@@ -147,7 +141,7 @@ def test_unexpected_error_marks_the_trigger_failed_and_frees_the_record(
 
 
 def test_pending_trigger_then_resolved_by_a_later_look(
-    finding_aid: Any, airflow: fake.FakeAirflow, timeout_after_sending: None
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, trigger_answer_lost: None
 ) -> None:
     job = IndexFindingAid()
     assert triggering.pending_trigger(job, finding_aid) is None
@@ -167,7 +161,7 @@ def test_pending_trigger_then_resolved_by_a_later_look(
 
 
 def test_resolve_asks_airflow_once_per_interval(
-    finding_aid: Any, airflow: fake.FakeAirflow, timeout_without_run: None, settings: Any
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, timeout_without_run: None, settings: Any
 ) -> None:
     settings.AIRFLOW_REFRESH_INTERVAL = 60
     with pytest.raises(TriggerFailed):
@@ -176,13 +170,16 @@ def test_resolve_asks_airflow_once_per_interval(
     # Too young for "not found" to mean "not started": it stays open, and holds the record.
     assert triggering.resolve_trigger(job_trigger) is None
     assert triggering.resolve_trigger(JobTrigger.objects.get()) is None
-    assert airflow.call_count("get_run") == 1
+    assert fake_airflow.call_count("get_run") == 1
     assert JobTrigger.objects.get().outcome == "unknown"
     assert JobSlot.objects.count() == 1
 
 
 def test_not_found_after_the_pending_limit_fails_the_trigger(
-    finding_aid: Any, airflow: fake.FakeAirflow, timeout_without_run: None, monkeypatch: pytest.MonkeyPatch
+    finding_aid: Any,
+    fake_airflow: fake.FakeAirflow,
+    timeout_without_run: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with pytest.raises(TriggerFailed):
         trigger(IndexFindingAid, finding_aid)
@@ -199,7 +196,7 @@ def test_not_found_after_the_pending_limit_fails_the_trigger(
 
 
 def test_sync_waits_out_the_pending_limit_before_failing_a_trigger(
-    finding_aid: Any, airflow: fake.FakeAirflow, timeout_without_run: None
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, timeout_without_run: None
 ) -> None:
     with pytest.raises(TriggerFailed):
         trigger(IndexFindingAid, finding_aid)
@@ -213,12 +210,12 @@ def test_sync_waits_out_the_pending_limit_before_failing_a_trigger(
 
 
 def test_resolve_while_airflow_is_down_records_the_error(
-    finding_aid: Any, airflow: fake.FakeAirflow, timeout_without_run: None
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, timeout_without_run: None
 ) -> None:
     with pytest.raises(TriggerFailed):
         trigger(IndexFindingAid, finding_aid)
     job_trigger = JobTrigger.objects.get()
-    airflow.down = True
+    fake_airflow.down = True
     with pytest.raises(AirflowUnavailable):
         triggering.resolve_trigger(job_trigger)
     assert job_trigger.outcome == "unknown"
@@ -230,7 +227,7 @@ def test_resolve_while_airflow_is_down_records_the_error(
 
 
 def test_a_trigger_given_up_before_its_post_is_not_sent(
-    finding_aid: Any, airflow: fake.FakeAirflow, monkeypatch: pytest.MonkeyPatch
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Airflow is slow before the POST (token, version, paused check) and a poll gives the trigger up."""
     original = fake.FakeTransport.get_dag
@@ -245,12 +242,12 @@ def test_a_trigger_given_up_before_its_post_is_not_sent(
     monkeypatch.setattr(fake.FakeTransport, "get_dag", slow_get_dag)
     with pytest.raises(TriggerFailed, match="was not sent"):
         trigger(IndexFindingAid, finding_aid)
-    assert airflow.call_count("trigger") == 0  # no second DAG run can follow from this trigger
+    assert fake_airflow.call_count("trigger") == 0  # no second DAG run can follow from this trigger
     assert JobTrigger.objects.get().outcome == "failed"
 
 
 def test_a_sent_trigger_is_not_given_up_from_an_older_reading(
-    finding_aid: Any, airflow: fake.FakeAirflow, timeout_without_run: None
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, timeout_without_run: None
 ) -> None:
     with pytest.raises(TriggerFailed):
         trigger(IndexFindingAid, finding_aid)

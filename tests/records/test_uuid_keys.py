@@ -37,18 +37,20 @@ def accession(db: None) -> Any:
 
 
 def test_uuid_record_is_triggered_with_its_key_as_text(
-    accession: Any, accession_job: type[Job], airflow: fake.FakeAirflow
+    accession: Any, accession_job: type[Job], fake_airflow: fake.FakeAirflow
 ) -> None:
     job_run = trigger(accession_job, accession, conf={"priority": 1})
 
     assert job_run.conf == {"accession_id": str(accession.pk), "priority": 1}
-    assert airflow.get(("process_accession", job_run.dag_run_id)).conf["accession_id"] == str(accession.pk)
+    assert fake_airflow.get(("process_accession", job_run.dag_run_id)).conf["accession_id"] == str(
+        accession.pk
+    )
     assert job_run.records() == [accession]
     assert current_job_run(accession) == job_run
     (fetched,) = prefetch_job_runs([accession])
     assert current_job_run(fetched, "process_accession") == job_run
     # The text maps back to the record, e.g. for a run started elsewhere with the same conf.
-    airflow.add_run("process_accession", conf=job_run.conf, state="success")
+    fake_airflow.add_run("process_accession", conf=job_run.conf, state="success")
     assert sync().discovered == 1
     success = JobRun.objects.last_success(accession)
     assert success is not None

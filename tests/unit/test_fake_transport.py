@@ -33,11 +33,6 @@ def transport() -> FakeTransport:
     return selected
 
 
-@pytest.fixture
-def airflow() -> FakeAirflow:
-    return fake.get_airflow()
-
-
 class Clock:
     """A settable clock for FakeAirflow.clock."""
 
@@ -52,9 +47,9 @@ class Clock:
 
 
 @pytest.fixture
-def clock(airflow: FakeAirflow) -> Clock:
+def clock(fake_airflow: FakeAirflow) -> Clock:
     ticking = Clock()
-    airflow.clock = ticking
+    fake_airflow.clock = ticking
     return ticking
 
 
@@ -81,7 +76,9 @@ def in_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
 # --- triggering ------------------------------------------------------------------------------
 
 
-def test_trigger_creates_a_queued_run(transport: FakeTransport, airflow: FakeAirflow, clock: Clock) -> None:
+def test_trigger_creates_a_queued_run(
+    transport: FakeTransport, fake_airflow: FakeAirflow, clock: Clock
+) -> None:
     run = transport.trigger("harvest", run_id="dj_1", conf={"collection_id": 3}, note="by ana")
     assert (run.dag_id, run.run_id, run.state) == ("harvest", "dj_1", "queued")
     assert (run.triggered_by, run.run_type, run.note) == ("rest_api", "manual", "by ana")
@@ -89,7 +86,7 @@ def test_trigger_creates_a_queued_run(transport: FakeTransport, airflow: FakeAir
     assert run.queued_at == run.run_after == clock.now
     assert run.start_date is None
     assert transport.get_run("harvest", "dj_1") == run
-    assert airflow.calls == [("trigger", ("harvest", "dj_1")), ("get_run", ("harvest", "dj_1"))]
+    assert fake_airflow.calls == [("trigger", ("harvest", "dj_1")), ("get_run", ("harvest", "dj_1"))]
 
 
 def test_conf_is_stored_as_json_copy(transport: FakeTransport) -> None:
@@ -119,21 +116,21 @@ def test_duplicate_run_id_is_conflict(transport: FakeTransport) -> None:
     transport.trigger("other_dag", run_id="dj_1", conf={})  # run ids are per DAG
 
 
-def test_paused_dag_accepts_a_run_like_airflow(transport: FakeTransport, airflow: FakeAirflow) -> None:
+def test_paused_dag_accepts_a_run_like_airflow(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
     # The service asks get_dag first (triggering._send); the trigger itself does not check.
-    airflow.add_dag("harvest", paused=True)
+    fake_airflow.add_dag("harvest", paused=True)
     assert transport.get_dag("harvest").is_paused
     run = transport.trigger("harvest", run_id="dj_1", conf={})
     assert run.state == "queued"
-    airflow.add_dag("harvest", paused=False)
+    fake_airflow.add_dag("harvest", paused=False)
     assert not transport.get_dag("harvest").is_paused
 
 
-def test_any_dag_is_known_unless_strict(transport: FakeTransport, airflow: FakeAirflow) -> None:
+def test_any_dag_is_known_unless_strict(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
     assert transport.get_dag("whatever").dag_id == "whatever"
-    airflow.reset()
-    airflow.strict = True
-    airflow.add_dag("harvest")
+    fake_airflow.reset()
+    fake_airflow.strict = True
+    fake_airflow.add_dag("harvest")
     assert transport.get_dag("harvest").is_active
     with pytest.raises(NotFound, match="unknown"):
         transport.get_dag("unknown")
@@ -147,65 +144,71 @@ def test_any_dag_is_known_unless_strict(transport: FakeTransport, airflow: FakeA
 
 
 def test_advance_runs_queued_running_success(
-    transport: FakeTransport, airflow: FakeAirflow, clock: Clock
+    transport: FakeTransport, fake_airflow: FakeAirflow, clock: Clock
 ) -> None:
     transport.trigger("harvest", run_id="dj_1", conf={})
     clock.tick()
-    running = airflow.advance("dj_1")
+    running = fake_airflow.advance("dj_1")
     assert running.state == "running"
     assert running.start_date == clock.now
     assert running.end_date is None
     started = clock.now
     clock.tick(5)
-    done = airflow.advance(("harvest", "dj_1"))
+    done = fake_airflow.advance(("harvest", "dj_1"))
     assert done.state == "success"
     assert done.finished
     assert (done.start_date, done.end_date) == (started, clock.now)
     assert transport.get_run("harvest", "dj_1") == done
     with pytest.raises(ValueError, match="finished"):
-        airflow.advance("dj_1")
+        fake_airflow.advance("dj_1")
 
 
-def test_finish_failed_sets_both_dates(transport: FakeTransport, airflow: FakeAirflow, clock: Clock) -> None:
+def test_finish_failed_sets_both_dates(
+    transport: FakeTransport, fake_airflow: FakeAirflow, clock: Clock
+) -> None:
     transport.trigger("harvest", run_id="dj_1", conf={})
-    run = airflow.finish("dj_1", state="failed")
+    run = fake_airflow.finish("dj_1", state="failed")
     assert run.state == "failed"
     assert run.start_date == run.end_date == clock.now
     with pytest.raises(ValueError, match="success or failed"):
-        airflow.finish("dj_1", state="running")
+        fake_airflow.finish("dj_1", state="running")
 
 
-def test_set_state_validates_and_queued_clears_dates(transport: FakeTransport, airflow: FakeAirflow) -> None:
+def test_set_state_validates_and_queued_clears_dates(
+    transport: FakeTransport, fake_airflow: FakeAirflow
+) -> None:
     transport.trigger("harvest", run_id="dj_1", conf={})
-    airflow.finish("dj_1")
+    fake_airflow.finish("dj_1")
     with pytest.raises(ValueError, match="not a DAG run state"):
-        airflow.set_state("dj_1", "done")
-    requeued = airflow.set_state("dj_1", "queued")
+        fake_airflow.set_state("dj_1", "done")
+    requeued = fake_airflow.set_state("dj_1", "queued")
     assert (requeued.start_date, requeued.end_date) == (None, None)
 
 
-def test_run_refs_by_id_must_be_unique(transport: FakeTransport, airflow: FakeAirflow) -> None:
+def test_run_refs_by_id_must_be_unique(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
     transport.trigger("a", run_id="dj_1", conf={})
     transport.trigger("b", run_id="dj_1", conf={})
     with pytest.raises(ValueError, match="several DAGs"):
-        airflow.advance("dj_1")
-    assert airflow.advance(("b", "dj_1")).state == "running"
-    assert airflow.get(("a", "dj_1")).state == "queued"
+        fake_airflow.advance("dj_1")
+    assert fake_airflow.advance(("b", "dj_1")).state == "running"
+    assert fake_airflow.get(("a", "dj_1")).state == "queued"
     with pytest.raises(NotFound):
-        airflow.get("nope")
+        fake_airflow.get("nope")
     with pytest.raises(NotFound):
-        airflow.get(("a", "nope"))
+        fake_airflow.get(("a", "nope"))
 
 
-def test_add_run_simulates_a_run_from_airflows_ui(airflow: FakeAirflow, transport: FakeTransport) -> None:
-    run = airflow.add_run("harvest", conf={"collection_id": 9}, state="running")
+def test_add_run_simulates_a_run_from_airflows_ui(
+    fake_airflow: FakeAirflow, transport: FakeTransport
+) -> None:
+    run = fake_airflow.add_run("harvest", conf={"collection_id": 9}, state="running")
     assert run.triggered_by == "ui"
     assert run.run_id.startswith("manual__")
     assert run.state == "running"
     assert run.start_date is not None
     assert transport.get_run("harvest", run.run_id) == run
     with pytest.raises(Conflict):
-        airflow.add_run("harvest", run.run_id)
+        fake_airflow.add_run("harvest", run.run_id)
 
 
 def test_get_run_unknown_is_not_found(transport: FakeTransport) -> None:
@@ -217,18 +220,18 @@ def test_get_run_unknown_is_not_found(transport: FakeTransport) -> None:
 # --- failures and call records ---------------------------------------------------------------
 
 
-def test_fail_next_fails_one_call(transport: FakeTransport, airflow: FakeAirflow) -> None:
-    airflow.fail_next()
+def test_fail_next_fails_one_call(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
+    fake_airflow.fail_next()
     with pytest.raises(AirflowUnavailable):
         transport.trigger("harvest", run_id="dj_1", conf={})
-    assert airflow.runs() == []
+    assert fake_airflow.runs() == []
     assert transport.trigger("harvest", run_id="dj_1", conf={}).run_id == "dj_1"
-    assert airflow.call_count("trigger") == 2
+    assert fake_airflow.call_count("trigger") == 2
 
 
-def test_fail_next_queues_given_errors(transport: FakeTransport, airflow: FakeAirflow) -> None:
-    airflow.fail_next(AuthenticationFailed("token expired", status_code=401))
-    airflow.fail_next()
+def test_fail_next_queues_given_errors(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
+    fake_airflow.fail_next(AuthenticationFailed("token expired", status_code=401))
+    fake_airflow.fail_next()
     with pytest.raises(AuthenticationFailed, match="token expired"):
         transport.get_dag("harvest")
     with pytest.raises(AirflowUnavailable):
@@ -237,40 +240,40 @@ def test_fail_next_queues_given_errors(transport: FakeTransport, airflow: FakeAi
 
 
 def test_lose_next_answer_does_the_work_then_times_out(
-    transport: FakeTransport, airflow: FakeAirflow
+    transport: FakeTransport, fake_airflow: FakeAirflow
 ) -> None:
     # The POST reached Airflow and the run exists; only the answer never came back.
-    airflow.lose_next_answer()
+    fake_airflow.lose_next_answer()
     with pytest.raises(AirflowTimeout, match="lose_next_answer"):
         transport.trigger("harvest", run_id="dj_1", conf={"collection_id": 3})
-    assert [run.run_id for run in airflow.runs("harvest")] == ["dj_1"]
+    assert [run.run_id for run in fake_airflow.runs("harvest")] == ["dj_1"]
     # Sending it again is a conflict, as with a real Airflow; reading it works.
     with pytest.raises(Conflict):
         transport.trigger("harvest", run_id="dj_1", conf={"collection_id": 3})
     assert transport.get_run("harvest", "dj_1").conf == {"collection_id": 3}
-    assert airflow.call_count("trigger") == 2
+    assert fake_airflow.call_count("trigger") == 2
 
 
-def test_lose_next_answer_waits_for_its_method(transport: FakeTransport, airflow: FakeAirflow) -> None:
-    airflow.lose_next_answer(exc=AirflowUnavailable("connection reset"))
+def test_lose_next_answer_waits_for_its_method(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
+    fake_airflow.lose_next_answer(exc=AirflowUnavailable("connection reset"))
     assert transport.get_dag("harvest").dag_id == "harvest"  # not a trigger: answered
-    airflow.fail_next()
+    fake_airflow.fail_next()
     with pytest.raises(AirflowUnavailable, match="fail_next"):  # fail_next first: nothing done
         transport.trigger("harvest", run_id="dj_1", conf={})
-    assert airflow.runs() == []
+    assert fake_airflow.runs() == []
     with pytest.raises(AirflowUnavailable, match="connection reset"):
         transport.trigger("harvest", run_id="dj_1", conf={})
-    assert len(airflow.runs()) == 1
+    assert len(fake_airflow.runs()) == 1
     # A call that fails on its own keeps its own error; the lost answer is used up.
-    airflow.lose_next_answer("get_run")
+    fake_airflow.lose_next_answer("get_run")
     with pytest.raises(NotFound):
         transport.get_run("harvest", "nope")
     assert transport.get_run("harvest", "dj_1").run_id == "dj_1"
 
 
-def test_down_fails_every_call_until_back(transport: FakeTransport, airflow: FakeAirflow) -> None:
+def test_down_fails_every_call_until_back(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
     transport.trigger("harvest", run_id="dj_1", conf={})
-    airflow.down = True
+    fake_airflow.down = True
     for call in (
         lambda: transport.get_run("harvest", "dj_1"),
         lambda: transport.list_runs(RunQuery()),
@@ -280,23 +283,25 @@ def test_down_fails_every_call_until_back(transport: FakeTransport, airflow: Fak
     ):
         with pytest.raises(AirflowUnavailable, match="down"):
             call()
-    airflow.down = False
+    fake_airflow.down = False
     assert transport.get_dag("harvest").dag_id == "harvest"
-    assert airflow.call_count("get_run") == 1
+    assert fake_airflow.call_count("get_run") == 1
 
 
 # --- listing ---------------------------------------------------------------------------------
 
 
-def test_list_runs_filters_newest_first(transport: FakeTransport, airflow: FakeAirflow, clock: Clock) -> None:
+def test_list_runs_filters_newest_first(
+    transport: FakeTransport, fake_airflow: FakeAirflow, clock: Clock
+) -> None:
     transport.trigger("harvest", run_id="h1", conf={"collection_id": 1})
     clock.tick()
     transport.trigger("index", run_id="i1", conf={"finding_aid_id": 1})
     clock.tick()
     transport.trigger("harvest", run_id="h2", conf={"collection_id": 22})
-    airflow.advance("h2")
+    fake_airflow.advance("h2")
     clock.tick()
-    airflow.add_run("harvest", "h3", conf={"collection_id": 3})
+    fake_airflow.add_run("harvest", "h3", conf={"collection_id": 3})
 
     def ids(**filters: Any) -> list[str]:
         return [run.run_id for run in transport.list_runs(RunQuery(**filters))]
@@ -309,18 +314,20 @@ def test_list_runs_filters_newest_first(transport: FakeTransport, airflow: FakeA
 
 
 def test_updated_since_sees_state_changes(
-    transport: FakeTransport, airflow: FakeAirflow, clock: Clock
+    transport: FakeTransport, fake_airflow: FakeAirflow, clock: Clock
 ) -> None:
     transport.trigger("harvest", run_id="old", conf={})
     clock.tick(10)
     since = clock.now
     assert list(transport.list_runs(RunQuery(updated_since=since))) == []
-    airflow.finish("old")
+    fake_airflow.finish("old")
     assert [r.run_id for r in transport.list_runs(RunQuery(updated_since=since))] == ["old"]
 
 
-def test_list_runs_fails_at_the_call_not_on_iteration(transport: FakeTransport, airflow: FakeAirflow) -> None:
-    airflow.fail_next()
+def test_list_runs_fails_at_the_call_not_on_iteration(
+    transport: FakeTransport, fake_airflow: FakeAirflow
+) -> None:
+    fake_airflow.fail_next()
     with pytest.raises(AirflowUnavailable):
         transport.list_runs(RunQuery())
 
@@ -328,22 +335,24 @@ def test_list_runs_fails_at_the_call_not_on_iteration(transport: FakeTransport, 
 # --- task instances and logs -----------------------------------------------------------------
 
 
-def test_default_task_follows_the_run(transport: FakeTransport, airflow: FakeAirflow, clock: Clock) -> None:
+def test_default_task_follows_the_run(
+    transport: FakeTransport, fake_airflow: FakeAirflow, clock: Clock
+) -> None:
     transport.trigger("harvest", run_id="dj_1", conf={})
     (queued,) = transport.task_instances("harvest", "dj_1")
     assert (queued.task_id, queued.state, queued.try_number) == (fake.DEFAULT_TASK_ID, None, 0)
-    airflow.advance("dj_1")
+    fake_airflow.advance("dj_1")
     clock.tick(2)
-    airflow.advance("dj_1")
+    fake_airflow.advance("dj_1")
     (done,) = transport.task_instances("harvest", "dj_1")
     assert (done.state, done.try_number, done.duration) == ("success", 1, 120.0)
 
 
-def test_set_task_replaces_the_default(transport: FakeTransport, airflow: FakeAirflow) -> None:
+def test_set_task_replaces_the_default(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
     transport.trigger("harvest", run_id="dj_1", conf={})
-    airflow.set_task("dj_1", "extract", state="success")
-    airflow.set_task("dj_1", "load", state="failed", try_number=2, map_index=0, operator="BashOperator")
-    airflow.set_task("dj_1", "report", state=None, try_number=0)
+    fake_airflow.set_task("dj_1", "extract", state="success")
+    fake_airflow.set_task("dj_1", "load", state="failed", try_number=2, map_index=0, operator="BashOperator")
+    fake_airflow.set_task("dj_1", "report", state=None, try_number=0)
     tis = {ti.task_id: ti for ti in transport.task_instances("harvest", "dj_1")}
     assert set(tis) == {"extract", "load", "report"}
     assert (tis["load"].state, tis["load"].try_number, tis["load"].map_index) == ("failed", 2, 0)
@@ -351,9 +360,9 @@ def test_set_task_replaces_the_default(transport: FakeTransport, airflow: FakeAi
     assert tis["report"].start_date is None
 
 
-def test_default_log_of_a_finished_run(transport: FakeTransport, airflow: FakeAirflow) -> None:
+def test_default_log_of_a_finished_run(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
     transport.trigger("harvest", run_id="dj_1", conf={"collection_id": 3})
-    airflow.finish("dj_1", state="failed")
+    fake_airflow.finish("dj_1", state="failed")
     chunk = transport.task_log("harvest", "dj_1", "run", 1)
     texts = [line.text for line in chunk.lines]
     assert texts[0] == "Fake Airflow: task run of run harvest/dj_1, try 1"
@@ -362,11 +371,11 @@ def test_default_log_of_a_finished_run(transport: FakeTransport, airflow: FakeAi
     assert chunk.continuation_token is None
 
 
-def test_log_pages_with_continuation_tokens(transport: FakeTransport, airflow: FakeAirflow) -> None:
-    airflow.log_page_size = 2
+def test_log_pages_with_continuation_tokens(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
+    fake_airflow.log_page_size = 2
     transport.trigger("harvest", run_id="dj_1", conf={})
-    airflow.finish("dj_1")
-    airflow.add_log("dj_1", "run", "one", "two", "three", "four", "five")
+    fake_airflow.finish("dj_1")
+    fake_airflow.add_log("dj_1", "run", "one", "two", "three", "four", "five")
     seen: list[str] = []
     token = None
     for _ in range(5):
@@ -379,22 +388,22 @@ def test_log_pages_with_continuation_tokens(transport: FakeTransport, airflow: F
     assert token is None
 
 
-def test_log_of_a_running_task_keeps_a_token(transport: FakeTransport, airflow: FakeAirflow) -> None:
+def test_log_of_a_running_task_keeps_a_token(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
     transport.trigger("harvest", run_id="dj_1", conf={})
-    airflow.advance("dj_1")
-    airflow.add_log("dj_1", "run", "working")
+    fake_airflow.advance("dj_1")
+    fake_airflow.add_log("dj_1", "run", "working")
     chunk = transport.task_log("harvest", "dj_1", "run", 1)
     assert [line.text for line in chunk.lines] == ["working"]
-    airflow.add_log("dj_1", "run", "still working")
+    fake_airflow.add_log("dj_1", "run", "still working")
     later = transport.task_log("harvest", "dj_1", "run", 1, continuation_token=chunk.continuation_token)
     assert [line.text for line in later.lines] == ["still working"]
     assert later.continuation_token is not None
 
 
-def test_log_of_earlier_try_and_of_no_try(transport: FakeTransport, airflow: FakeAirflow) -> None:
+def test_log_of_earlier_try_and_of_no_try(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
     transport.trigger("harvest", run_id="dj_1", conf={})
     assert transport.task_log("harvest", "dj_1", "run", 0).lines == ()
-    airflow.set_task("dj_1", "load", state="success", try_number=2)
+    fake_airflow.set_task("dj_1", "load", state="success", try_number=2)
     first = transport.task_log("harvest", "dj_1", "load", 1)
     assert first.lines[-1].text == "Task finished: failed"
 
@@ -410,7 +419,7 @@ def test_log_of_earlier_try_and_of_no_try(transport: FakeTransport, airflow: Fak
 )
 def test_log_errors(
     transport: FakeTransport,
-    airflow: FakeAirflow,
+    fake_airflow: FakeAirflow,
     task_id: str,
     try_number: int,
     map_index: int,
@@ -418,7 +427,7 @@ def test_log_errors(
     error: type[Exception],
 ) -> None:
     transport.trigger("harvest", run_id="dj_1", conf={})
-    airflow.finish("dj_1")
+    fake_airflow.finish("dj_1")
     with pytest.raises(error):
         transport.task_log(
             "harvest", "dj_1", task_id, try_number, map_index=map_index, continuation_token=token
@@ -450,14 +459,19 @@ def test_each_alias_has_its_own_airflow() -> None:
         )
 
 
-def test_reset_all_empties_in_place(transport: FakeTransport, airflow: FakeAirflow) -> None:
-    airflow.strict = True
-    airflow.add_dag("harvest")
+def test_reset_all_empties_in_place(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
+    fake_airflow.strict = True
+    fake_airflow.add_dag("harvest")
     transport.trigger("harvest", run_id="dj_1", conf={})
-    airflow.down = True
+    fake_airflow.down = True
     fake.reset_all()
-    assert fake.get_airflow() is airflow
-    assert (airflow.runs(), airflow.calls, airflow.strict, airflow.down) == ([], [], False, False)
+    assert fake.get_airflow() is fake_airflow
+    assert (fake_airflow.runs(), fake_airflow.calls, fake_airflow.strict, fake_airflow.down) == (
+        [],
+        [],
+        False,
+        False,
+    )
 
 
 def test_links_use_ui_url_in_airflow3_shapes(transport: FakeTransport) -> None:
@@ -476,24 +490,26 @@ def test_capabilities_are_all_on(transport: FakeTransport) -> None:
 
 
 def test_fifty_threads_one_run_id_start_exactly_one_run(
-    transport: FakeTransport, airflow: FakeAirflow
+    transport: FakeTransport, fake_airflow: FakeAirflow
 ) -> None:
     results = in_threads(50, lambda i: transport.trigger("harvest", run_id="dj_same", conf={"i": i}))
     started = [r for r in results if not isinstance(r, Exception)]
     assert len(started) == 1
     assert sum(isinstance(r, Conflict) for r in results) == 49
-    assert len(airflow.runs()) == 1
+    assert len(fake_airflow.runs()) == 1
 
 
-def test_fifty_threads_mixed_calls_stay_consistent(transport: FakeTransport, airflow: FakeAirflow) -> None:
+def test_fifty_threads_mixed_calls_stay_consistent(
+    transport: FakeTransport, fake_airflow: FakeAirflow
+) -> None:
     def work(i: int) -> int:
         transport.trigger("harvest", run_id=f"dj_{i}", conf={})
-        airflow.advance(("harvest", f"dj_{i}"))
+        fake_airflow.advance(("harvest", f"dj_{i}"))
         transport.get_run("harvest", f"dj_{i}")
         return len(list(transport.list_runs(RunQuery(dag_ids=["harvest"]))))
 
     results = in_threads(50, work)
     assert all(isinstance(r, int) for r in results)
-    assert len(airflow.runs()) == 50
-    assert {r.state for r in airflow.runs()} == {"running"}
-    assert airflow.call_count("trigger") == airflow.call_count("get_run") == 50
+    assert len(fake_airflow.runs()) == 50
+    assert {r.state for r in fake_airflow.runs()} == {"running"}
+    assert fake_airflow.call_count("trigger") == fake_airflow.call_count("get_run") == 50

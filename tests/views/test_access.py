@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from airflow_client.models import JobRun
 from airflow_client.transports.fake import FakeAirflow
-from tests.views.conftest import make_run
+from tests.factories import make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -49,10 +49,10 @@ def test_users_without_the_view_permission_get_403(client: Client, django_user_m
 
 
 def test_airflow_down_poll_shows_last_known_state_and_a_notice(
-    client: Client, operator, finding_aid, airflow: FakeAirflow
+    client: Client, operator, finding_aid, fake_airflow: FakeAirflow
 ):
     run = make_run(finding_aid, state="running", refreshed_at=None)  # due for a refresh
-    airflow.down = True
+    fake_airflow.down = True
     client.force_login(operator)
     url = reverse(
         "airflow_client:status",
@@ -71,9 +71,9 @@ def test_airflow_down_poll_shows_last_known_state_and_a_notice(
     assert JobRun.objects.get(pk=run.pk).refresh_error
 
 
-def test_airflow_down_detail_page_says_so(client: Client, operator, finding_aid, airflow: FakeAirflow):
+def test_airflow_down_detail_page_says_so(client: Client, operator, finding_aid, fake_airflow: FakeAirflow):
     run = make_run(finding_aid, state="success")
-    airflow.down = True
+    fake_airflow.down = True
     client.force_login(operator)
     response = client.get(reverse("airflow_client:run_detail", args=[run.pk]))
     assert response.status_code == 200

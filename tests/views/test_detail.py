@@ -12,7 +12,7 @@ from airflow_client import refreshing, triggering
 from airflow_client.jobs import get_job
 from airflow_client.models import JobRun
 from airflow_client.transports.fake import FakeAirflow
-from tests.views.conftest import make_run
+from tests.factories import make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -20,13 +20,13 @@ HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def started(finding_aid, airflow: FakeAirflow) -> JobRun:
+def started(finding_aid, fake_airflow: FakeAirflow) -> JobRun:
     """A run this app started, with two tasks, the second on its second try."""
     run = triggering.trigger(get_job("index_finding_aid"), finding_aid, note="Re-index <after> edits")
-    airflow.advance(run.dag_run_id)
-    airflow.set_task(run.dag_run_id, "extract", state="success")
-    airflow.set_task(run.dag_run_id, "load", state="running", try_number=2)
-    airflow.add_log(run.dag_run_id, "load", "first try", try_number=1)
+    fake_airflow.advance(run.dag_run_id)
+    fake_airflow.set_task(run.dag_run_id, "extract", state="success")
+    fake_airflow.set_task(run.dag_run_id, "load", state="running", try_number=2)
+    fake_airflow.add_log(run.dag_run_id, "load", "first try", try_number=1)
     return refreshing.refresh(run, force=True)
 
 
@@ -47,7 +47,7 @@ def test_detail_shows_conf_note_times_and_tasks(client: Client, viewer, started,
 
 
 @override_settings(AIRFLOW_PRESERVE_JOB_TRIGGER=True)
-def test_detail_shows_the_trigger_when_kept(client: Client, viewer, finding_aid, airflow):
+def test_detail_shows_the_trigger_when_kept(client: Client, viewer, finding_aid, fake_airflow):
     run = triggering.trigger(get_job("index_finding_aid"), finding_aid, user=viewer)
     client.force_login(viewer)
     html = client.get(reverse("airflow_client:run_detail", args=[run.pk])).content.decode()
@@ -65,8 +65,8 @@ def test_detail_without_trigger(client: Client, viewer, finding_aid):
     assert client.get(reverse("airflow_client:run_detail", args=[run.pk + 100])).status_code == 404
 
 
-def test_log_lines_are_escaped(client: Client, viewer, started, airflow: FakeAirflow):
-    airflow.add_log(started.dag_run_id, "extract", "<script>alert(1)</script>", "done")
+def test_log_lines_are_escaped(client: Client, viewer, started, fake_airflow: FakeAirflow):
+    fake_airflow.add_log(started.dag_run_id, "extract", "<script>alert(1)</script>", "done")
     client.force_login(viewer)
     url = reverse("airflow_client:run_log", args=[started.pk, "extract", 1])
     html = client.get(url, headers=HTMX).content.decode()
@@ -78,9 +78,11 @@ def test_log_lines_are_escaped(client: Client, viewer, started, airflow: FakeAir
     assert "done" in full
 
 
-def test_log_load_more_follows_the_continuation_token(client: Client, viewer, started, airflow: FakeAirflow):
-    airflow.log_page_size = 2
-    airflow.add_log(started.dag_run_id, "extract", "line 1", "line 2", "line 3")
+def test_log_load_more_follows_the_continuation_token(
+    client: Client, viewer, started, fake_airflow: FakeAirflow
+):
+    fake_airflow.log_page_size = 2
+    fake_airflow.add_log(started.dag_run_id, "extract", "line 1", "line 2", "line 3")
     client.force_login(viewer)
     first = client.get(reverse("airflow_client:run_log", args=[started.pk, "extract", 1]), headers=HTMX)
     html = first.content.decode()

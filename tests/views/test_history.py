@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from airflow_client.models import JobRecord, JobRun
+from tests.factories import make_run
 from tests.testapp.models import Collection, FindingAid
-from tests.views.conftest import make_run
 
 pytestmark = pytest.mark.django_db
 

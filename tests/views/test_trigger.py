@@ -28,7 +28,7 @@ def trigger_url(obj, dag_id: str = "index_finding_aid") -> str:
 
 
 def test_htmx_trigger_starts_a_run_and_returns_the_polling_widget(
-    client: Client, operator, finding_aid, airflow: FakeAirflow
+    client: Client, operator, finding_aid, fake_airflow: FakeAirflow
 ):
     client.force_login(operator)
     response = client.post(trigger_url(finding_aid), {"uid": "7", "next": "/findingaids/1/"}, headers=HTMX)
@@ -36,7 +36,7 @@ def test_htmx_trigger_starts_a_run_and_returns_the_polling_widget(
     run = JobRun.objects.for_object(finding_aid).get()
     assert run.state == "queued"
     assert run.started_here
-    assert airflow.get(run.dag_run_id).conf == {"finding_aid_id": finding_aid.pk}
+    assert fake_airflow.get(run.dag_run_id).conf == {"finding_aid_id": finding_aid.pk}
     html = response.content.decode()
     assert ">Queued<" in html
     assert 'hx-trigger="every 5s' in html  # it polls until the run ends
@@ -56,8 +56,10 @@ def test_the_widget_form_carries_the_csrf_token(operator, finding_aid):
     assert JobRun.objects.for_object(finding_aid).exists()
 
 
-def test_refused_trigger_shows_airflows_reason(client: Client, operator, finding_aid, airflow: FakeAirflow):
-    airflow.fail_next(BadRequest("conf must contain a 'collection'", status_code=400))
+def test_refused_trigger_shows_airflows_reason(
+    client: Client, operator, finding_aid, fake_airflow: FakeAirflow
+):
+    fake_airflow.fail_next(BadRequest("conf must contain a 'collection'", status_code=400))
     client.force_login(operator)
     response = client.post(trigger_url(finding_aid), headers=HTMX)
     assert response.status_code == 200
@@ -67,25 +69,27 @@ def test_refused_trigger_shows_airflows_reason(client: Client, operator, finding
     assert not JobRun.objects.exists()
 
 
-def test_paused_dag_is_explained(client: Client, operator, finding_aid, airflow: FakeAirflow):
-    airflow.add_dag("index_finding_aid", paused=True)
+def test_paused_dag_is_explained(client: Client, operator, finding_aid, fake_airflow: FakeAirflow):
+    fake_airflow.add_dag("index_finding_aid", paused=True)
     client.force_login(operator)
     html = client.post(trigger_url(finding_aid), headers=HTMX).content.decode()
     assert "paused" in html
 
 
-def test_already_running_shows_the_running_run(client: Client, operator, finding_aid, airflow: FakeAirflow):
+def test_already_running_shows_the_running_run(
+    client: Client, operator, finding_aid, fake_airflow: FakeAirflow
+):
     client.force_login(operator)
     client.post(trigger_url(finding_aid), headers=HTMX)
     running = JobRun.objects.get()
-    airflow.advance(running.dag_run_id)
+    fake_airflow.advance(running.dag_run_id)
     response = client.post(trigger_url(finding_aid), headers=HTMX)
     assert response.status_code == 200
     html = response.content.decode()
     assert "already going on" in html
     assert reverse("airflow_client:run_detail", args=[running.pk]) in html
     assert JobRun.objects.count() == 1
-    assert airflow.call_count("trigger") == 1
+    assert fake_airflow.call_count("trigger") == 1
 
 
 def test_without_js_the_form_redirects_back_with_a_message(client: Client, operator, finding_aid):

@@ -20,8 +20,8 @@ from airflow_client.mixins import prefetch_job_runs
 from airflow_client.models import JobRecord, JobRun, JobTrigger
 from airflow_client.transports.fake import FakeAirflow, FakeTransport
 from airflow_client.widget import fingerprint
+from tests.factories import make_run
 from tests.testapp.models import FindingAid
-from tests.views.conftest import make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -171,7 +171,7 @@ def queries_of(client: Client, url: str) -> tuple[int, int]:
 
 @pytest.mark.parametrize("history", ["of other records", "of this record"])
 def test_queries_per_poll_do_not_grow_with_the_table(
-    client: Client, operator, finding_aid, airflow: FakeAirflow, history
+    client: Client, operator, finding_aid, fake_airflow: FakeAirflow, history
 ):
     """The same number of queries with 10 and with 10,000 runs, of other records or of this one."""
     others = FindingAid.objects.bulk_create(FindingAid(title=f"Other {i}") for i in range(50))
@@ -182,15 +182,15 @@ def test_queries_per_poll_do_not_grow_with_the_table(
         add_history(owners, size - start - 1, start)
         run = make_run(finding_aid, state="running")
         url = status_url(finding_aid, tag=fingerprint(run)) + f"&run={run.pk}"  # as the widget polls
-        asked = airflow.call_count("get_run")
+        asked = fake_airflow.call_count("get_run")
         # read a moment ago: the stored state answers, and Airflow is not asked
         coalesced = queries_of(client, url)
-        assert airflow.call_count("get_run") == asked
+        assert fake_airflow.call_count("get_run") == asked
         # not read yet: asks Airflow, stores the answer, finishes the run (signal, slot, retention)
-        airflow.add_run("index_finding_aid", run.dag_run_id, state="success")
+        fake_airflow.add_run("index_finding_aid", run.dag_run_id, state="success")
         JobRun.objects.filter(pk=run.pk).update(refreshed_at=None)
         finishing = queries_of(client, url)
-        assert airflow.call_count("get_run") == asked + 1
+        assert fake_airflow.call_count("get_run") == asked + 1
         assert JobRun.objects.get(pk=run.pk).state == "success"
         counts.append((coalesced, finishing))
     assert counts[0] == counts[1]
@@ -252,7 +252,7 @@ def trigger_url(obj) -> str:
 
 
 @pytest.fixture
-def unconfirmed(client: Client, operator, finding_aid, airflow: FakeAirflow, monkeypatch) -> str:
+def unconfirmed(client: Client, operator, finding_aid, fake_airflow: FakeAirflow, monkeypatch) -> str:
     """The widget's HTML after a trigger whose POST got no answer (Airflow does not have the run)."""
 
     def no_answer(self, dag_id, **kwargs):
@@ -290,12 +290,12 @@ def test_the_page_shows_an_unconfirmed_trigger_as_starting(operator, finding_aid
 
 
 def test_the_poll_finds_the_run_once_airflow_has_it(
-    client: Client, finding_aid, airflow: FakeAirflow, unconfirmed: str
+    client: Client, finding_aid, fake_airflow: FakeAirflow, unconfirmed: str
 ):
     job_trigger = JobTrigger.objects.get()
     url = status_url(finding_aid, tag=starting_tag(unconfirmed))
     assert client.get(url).status_code == 204  # Airflow has no such run yet: still starting
-    airflow.add_run("index_finding_aid", job_trigger.run_id)
+    fake_airflow.add_run("index_finding_aid", job_trigger.run_id)
     JobTrigger.objects.update(checked_at=None)  # as if the refresh interval had passed
     response = client.get(url)
     assert response.status_code == 200
@@ -307,7 +307,7 @@ def test_the_poll_finds_the_run_once_airflow_has_it(
 
 
 def test_the_poll_gives_up_on_a_trigger_airflow_never_started(
-    client: Client, finding_aid, airflow: FakeAirflow, unconfirmed: str
+    client: Client, finding_aid, fake_airflow: FakeAirflow, unconfirmed: str
 ):
     an_hour_ago = timezone.now() - timedelta(hours=1)
     JobTrigger.objects.update(created_at=an_hour_ago, sent_at=an_hour_ago)
@@ -318,9 +318,9 @@ def test_the_poll_gives_up_on_a_trigger_airflow_never_started(
 
 
 def test_the_poll_keeps_starting_while_airflow_is_down(
-    client: Client, finding_aid, airflow: FakeAirflow, unconfirmed: str
+    client: Client, finding_aid, fake_airflow: FakeAirflow, unconfirmed: str
 ):
-    airflow.down = True
+    fake_airflow.down = True
     tag = starting_tag(unconfirmed)
     JobTrigger.objects.update(checked_at=None)
     assert client.get(status_url(finding_aid, tag=tag)).status_code == 204

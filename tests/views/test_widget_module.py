@@ -13,7 +13,7 @@ from django.test import RequestFactory, override_settings
 from airflow_client.display import airflow_url, format_duration, htmx_seconds
 from airflow_client.jobs import get_job
 from airflow_client.widget import Widget, fingerprint
-from tests.views.conftest import make_run
+from tests.factories import make_run
 
 pytestmark = pytest.mark.django_db
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from airflow_client import refresh, trigger
 from airflow_client.jobs import Job
 from airflow_client.models import JobRun, JobTrigger
-from tests.records.conftest import AIRFLOW3_CONTRACT
 
-pytestmark = AIRFLOW3_CONTRACT
+pytestmark = [pytest.mark.contract, pytest.mark.django_db]
 
 
-def test_trigger_to_success_on_airflow3(finding_aid: Any, airflow3: type[Job]) -> None:
-    job_run = trigger(airflow3, finding_aid, conf={"token": "records"}, note="contract test")
+def test_trigger_to_success_on_airflow3(finding_aid: Any, airflow3_job: type[Job]) -> None:
+    job_run = trigger(airflow3_job, finding_aid, conf={"token": "records"}, note="contract test")
 
     assert job_run.state in ("queued", "running")
     assert job_run.environment == "airflow3"

@@ -6,16 +6,17 @@ import secrets
 import time
 from typing import Any
 
+import pytest
+
 from airflow_client import sync
 from airflow_client.jobs import Job
 from airflow_client.models import JobRun
 from airflow_client.transports import get_transport
-from tests.records.conftest import AIRFLOW3_CONTRACT
 
-pytestmark = AIRFLOW3_CONTRACT
+pytestmark = [pytest.mark.contract, pytest.mark.django_db]
 
 
-def test_run_started_outside_is_discovered_and_linked(finding_aid: Any, airflow3: type[Job]) -> None:
+def test_run_started_outside_is_discovered_and_linked(finding_aid: Any, airflow3_job: type[Job]) -> None:
     # Started like Airflow's UI or CLI would: straight at Airflow, no JobTrigger here.
     run_id = f"outside_{secrets.token_hex(6)}"
     get_transport("airflow3").trigger(
