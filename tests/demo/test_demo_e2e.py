@@ -140,6 +140,7 @@ def start_and_follow(page: Any, dag_id: str) -> Any:
 def test_index_a_finding_aid_then_read_its_history_and_logs(page: Any):
     page.get_by_role("link", name="Papers of Ada Lovelace").click()
     expect(page.get_by_role("heading", name="Papers of Ada Lovelace")).to_be_visible()
+    record_url = page.url
     widget = start_and_follow(page, "index_finding_aid")
 
     widget.get_by_role("link", name="History").click()
@@ -147,7 +148,7 @@ def test_index_a_finding_aid_then_read_its_history_and_logs(page: Any):
     expect(rows.first).to_contain_text("index_finding_aid")
     expect(rows.first).to_contain_text("Succeeded")
 
-    page.go_back()
+    page.goto(record_url)
     page.locator('.jobs .ac-widget[data-dag-id="index_finding_aid"]').get_by_role("link", name="Logs").click()
     expect(page.get_by_text("publish_to_index").first).to_be_visible()
     page.locator("a[href*='/logs/fetch_finding_aid/']").first.click()
