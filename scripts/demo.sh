@@ -24,7 +24,7 @@ case "$mode" in
   *) echo "AIRFLOW must be 3, 2 or fake (got '$mode')" >&2; exit 2 ;;
 esac
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+say() { printf '\033[1m==> [%3d s] %s\033[0m\n' "$(($(date +%s) - started))" "$*"; }
 elapsed() { echo "$(($(date +%s) - started)) s"; }
 in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -68,6 +68,13 @@ trap 'cleanup; exit 143' TERM
 trap cleanup EXIT
 
 mkdir -p "$state"
+if ! [ -f "$venv/.compiled" ]; then
+  # With PYTHONDONTWRITEBYTECODE set, each manage.py would compile Django again (seconds per command).
+  say "Compiling the Django environment's modules once"
+  "$venv/bin/python" -m compileall -q -j 0 "$venv/lib" >/dev/null 2>&1 || true
+  touch "$venv/.compiled"
+fi
+"$venv/bin/python" -m compileall -q airflow_client demo >/dev/null 2>&1 || true
 if [ "$mode" != fake ]; then
   say "Airflow $mode (cached under $cache)"
   scripts/airflow.sh install "$mode"
