@@ -47,6 +47,17 @@ for url in pages:
     if not url.startswith("/admin/"):
         assert b'class="site-header"' in response.content, url  # the site's own base template
 assert client.get("/accounts/login/").status_code == 200
+
+# the admin's bulk action starts the Job for each selected record (here on the simulated Airflow)
+picked = [str(pk) for pk in FindingAid.objects.filter(status="new").values_list("pk", flat=True)[:2]]
+response = client.post(
+    "/admin/findingaids/findingaid/",
+    {"action": "trigger_index_finding_aid", "_selected_action": picked},
+    follow=True,
+)
+assert response.status_code == 200
+assert FindingAid.objects.filter(pk__in=picked, status="indexing").count() == 2  # the signal, at "queued"
+assert JobRun.objects.filter(dag_id="index_finding_aid", state="queued").count() == 2
 print("demo probe ok")
 """
 )
