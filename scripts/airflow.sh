@@ -44,8 +44,7 @@ uv() { "$here/uv.sh" "$@"; }
 install() {
   mkdir -p "$cache"
   # The test suite and the demo may install the same version at once: one at a time.
-  exec 9>"$cache/.airflow-$version.lock"
-  flock 9
+  if command -v flock >/dev/null; then exec 9>"$cache/.airflow-$version.lock"; flock 9; fi
   if ! [ -x "$venv/bin/airflow" ] || ! [ -f "$venv/.complete" ]; then
     echo "Installing Airflow $version into $venv (about $size MB, 1-2 min on first use; cached afterwards)" >&2
     rm -rf "$venv"
@@ -80,7 +79,7 @@ install() {
     cp "$scratch"/airflow.db* "$template/"  # with a -wal file if SQLite left one
     rm -rf "$scratch"
   fi
-  flock -u 9
+  if command -v flock >/dev/null; then flock -u 9; fi
 }
 
 start() {
