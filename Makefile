@@ -9,6 +9,7 @@ UV := scripts/uv.sh
 .PHONY: venv test test-fast lint matrix demo benchmark clean
 
 $(VENV)/.installed: pyproject.toml
+	@echo "Installing the package, Django and the test tools into $(VENV) (1-2 min on first use)"
 	$(UV) venv -q --allow-existing --python $(PYTHON) $(VENV)
 	VIRTUAL_ENV=$(VENV) $(UV) pip install -q -e . --group test --group lint "$(DJANGO)"
 	touch $@
@@ -24,8 +25,8 @@ test-fast: venv
 	$(VENV)/bin/pytest -m "not contract and not browser and not postgres" -q
 
 lint: venv
-	$(VENV)/bin/ruff check airflow_client tests scripts
-	$(VENV)/bin/ruff format --check airflow_client tests scripts
+	$(VENV)/bin/ruff check airflow_client tests scripts demo manage.py
+	$(VENV)/bin/ruff format --check airflow_client tests scripts demo manage.py
 	git ls-files -z '*.html' | xargs -0 $(VENV)/bin/djade --check --target-version 5.2
 	$(VENV)/bin/mypy
 
@@ -36,8 +37,10 @@ matrix: venv
 	  $(VENV)/bin/nox --error-on-missing-interpreters \
 	  $(if $(MATRIX),-s $(foreach p,$(MATRIX),"tests(python='$(word 1,$(subst -, ,$(p)))', django='$(word 2,$(subst -, ,$(p)))')"))
 
-demo:
-	@echo "make demo arrives with the demo issue; see README." && exit 1
+## The demo site against a real local Airflow: AIRFLOW=3 (default), 2, or fake (no Airflow, starts in seconds).
+AIRFLOW ?= 3
+demo: venv
+	@AIRFLOW=$(AIRFLOW) VENV=$(VENV) scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) .nox .pytest_cache .mypy_cache .ruff_cache

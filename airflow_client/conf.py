@@ -48,6 +48,7 @@ TRANSPORT_ALIASES = {
     "rest": "airflow_client.transports.rest.RestTransport",
     "mwaa": "airflow_client.transports.mwaa.MwaaTransport",
     "fake": "airflow_client.transports.fake.FakeTransport",
+    "simulated": "airflow_client.transports.simulated.SimulatedTransport",
 }
 
 

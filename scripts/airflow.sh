@@ -9,6 +9,12 @@
 #   scripts/airflow.sh url 3|2         print the API base URL
 #
 # Airflow 3.3 uses the simple auth manager, Airflow 2.11 basic auth; both admin/admin.
+#
+# Defaults (the test suite's): Airflow 3 on 127.0.0.1:28080, home $cache/airflow-home-3,
+# log servers 28793/28794; Airflow 2 on 28082, airflow-home-2, 28795/28796. Another
+# instance (the demo) runs beside them with these overridden:
+#   DAC_AIRFLOW_PORT, DAC_AIRFLOW_HOME, DAC_AIRFLOW_LOG_PORT, DAC_AIRFLOW_TRIGGER_LOG_PORT
+# (AIRFLOW3_PORT / AIRFLOW2_PORT still set one major's port).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,33 +25,43 @@ python=${python:-python3.11}
 major=${2:-3}
 # Each major moves its log-server ports off the defaults (8793/8794) so both run at once.
 case "$major" in
-  3) version=3.3.2; port=${AIRFLOW3_PORT:-28080}; logport=28793; trigport=28794 ;;
-  2) version=2.11.2; port=${AIRFLOW2_PORT:-28082}; logport=28795; trigport=28796 ;;
+  3) version=3.3.2; size=260; port=${AIRFLOW3_PORT:-28080}; logport=28793; trigport=28794 ;;
+  2) version=2.11.2; size=220; port=${AIRFLOW2_PORT:-28082}; logport=28795; trigport=28796 ;;
   *) echo "major must be 2 or 3" >&2; exit 2 ;;
 esac
+port=${DAC_AIRFLOW_PORT:-$port}
+logport=${DAC_AIRFLOW_LOG_PORT:-$logport}
+trigport=${DAC_AIRFLOW_TRIGGER_LOG_PORT:-$trigport}
 venv=$cache/airflow-$version
 # A migrated database (with the admin user on Airflow 2), copied into each fresh
 # home: migrating takes 15-30 s, copying nothing.
 template=$cache/airflow-db-$version
-home=$cache/airflow-home-$major
+home=${DAC_AIRFLOW_HOME:-$cache/airflow-home-$major}
 pidfile=$home/standalone.pid
 
 uv() { "$here/uv.sh" "$@"; }
 
 install() {
+  mkdir -p "$cache"
+  # The test suite and the demo may install the same version at once: one at a time.
+  if command -v flock >/dev/null; then exec 9>"$cache/.airflow-$version.lock"; flock 9; fi
   if ! [ -x "$venv/bin/airflow" ] || ! [ -f "$venv/.complete" ]; then
+    echo "Installing Airflow $version into $venv (about $size MB, 1-2 min on first use; cached afterwards)" >&2
     rm -rf "$venv"
     uv venv -q --python "$python" "$venv"
-    VIRTUAL_ENV=$venv uv pip install -q "apache-airflow==$version"
+    # Not -q: the first install is a large download and the user should see it move.
+    VIRTUAL_ENV=$venv uv pip install "apache-airflow==$version" >&2
     touch "$venv/.complete"
   fi
   if ! [ -f "$venv/.compiled" ]; then
+    echo "Compiling Airflow $version's modules once (about 30 s)" >&2
     # With PYTHONDONTWRITEBYTECODE set (as here) every component would compile
     # Airflow's 4000 modules again at each start: compiled once, `airflow` starts 2x faster.
     "$venv/bin/python" -m compileall -q -j 0 "$venv/lib" >/dev/null 2>&1 || true
     touch "$venv/.compiled"
   fi
   if ! [ -f "$template/airflow.db" ]; then
+    echo "Creating Airflow $version's database template once (about 30 s)" >&2
     local scratch=$template.tmp
     rm -rf "$scratch"; mkdir -p "$scratch"
     (
@@ -63,6 +79,7 @@ install() {
     cp "$scratch"/airflow.db* "$template/"  # with a -wal file if SQLite left one
     rm -rf "$scratch"
   fi
+  if command -v flock >/dev/null; then flock -u 9; fi
 }
 
 start() {
@@ -201,5 +218,5 @@ case "${1:-}" in
   start) start "$@" ;;
   stop) stop ;;
   url) echo "http://127.0.0.1:$port" ;;
-  *) sed -n '2,11p' "$0"; exit 2 ;;
+  *) sed -n '2,17p' "$0"; exit 2 ;;
 esac

@@ -6,9 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${VENV:-.venv}
 here=$(pwd)
-dags=$here/tests/contract/dags
+dags=$here/.test-logs/dags
 logs=$here/.test-logs
 mkdir -p "$logs"
+# One DAG folder for the test Airflows: the contract tests' DAGs and the demo's (tests/demo).
+rm -rf "$dags"; mkdir -p "$dags"
+cp tests/contract/dags/*.py demo/dags/*.py "$dags/"
 
 cleanup() {
   scripts/airflow.sh stop 3 || true
@@ -23,7 +26,7 @@ scripts/airflow.sh start 3 "$dags" >"$logs/airflow3.out" 2>&1 & a3=$!
 scripts/airflow.sh start 2 "$dags" >"$logs/airflow2.out" 2>&1 & a2=$!
 scripts/postgres.sh start
 
-echo "== ruff"; "$venv/bin/ruff" check airflow_client tests scripts; "$venv/bin/ruff" format --check airflow_client tests scripts
+echo "== ruff"; "$venv/bin/ruff" check airflow_client tests scripts demo manage.py; "$venv/bin/ruff" format --check airflow_client tests scripts demo manage.py
 echo "== djade"; git ls-files -z '*.html' | xargs -0 "$venv/bin/djade" --check --target-version 5.2
 echo "== mypy"; "$venv/bin/mypy"
 echo "== migrations"; "$venv/bin/python" -m django makemigrations --check --dry-run --settings=tests.settings

@@ -1,0 +1,89 @@
+"""The simulated Airflow: runs move from queued to running to success (or failed) by the clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.test import override_settings
+
+from airflow_client import transports
+from airflow_client.checks import check_settings
+from airflow_client.transports import fake
+from airflow_client.transports.base import RunQuery
+from airflow_client.transports.simulated import SimulatedTransport
+
+START = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+SIMULATED = {"default": {"TRANSPORT": "simulated", "OPTIONS": {"SIMULATE_SECONDS": 8}}}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, seconds: float) -> None:
+        self.now = START + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    clock = Clock()
+    fake.get_airflow().clock = clock
+    return clock
+
+
+@pytest.fixture
+def transport() -> SimulatedTransport:
+    with override_settings(AIRFLOW_ENVIRONMENTS=SIMULATED):
+        selected = transports.get_transport()
+        assert isinstance(selected, SimulatedTransport)
+        yield selected
+
+
+def test_a_run_is_queued_then_running_then_successful(transport: SimulatedTransport, clock: Clock):
+    run = transport.trigger("index", run_id="dj_1", conf={})
+    assert run.state == "queued"
+    clock.at(1.9)
+    assert transport.get_run("index", "dj_1").state == "queued"
+    clock.at(2)
+    running = transport.get_run("index", "dj_1")
+    assert (running.state, running.start_date, running.end_date) == ("running", clock.now, None)
+    clock.at(8)
+    done = transport.get_run("index", "dj_1")
+    assert (done.state, done.start_date, done.end_date) == (
+        "success",
+        START + timedelta(seconds=2),
+        clock.now,
+    )
+    clock.at(100)
+    assert transport.get_run("index", "dj_1") == done  # finished runs stay as they are
+
+
+def test_conf_fail_ends_failed_with_a_start_date_even_if_never_seen_running(
+    transport: SimulatedTransport, clock: Clock
+):
+    transport.trigger("index", run_id="dj_2", conf={"fail": True})
+    clock.at(30)
+    run = transport.get_run("index", "dj_2")
+    assert (run.state, run.start_date, run.end_date) == ("failed", clock.now, clock.now)
+
+
+def test_listing_task_instances_and_logs_see_the_clock_too(transport: SimulatedTransport, clock: Clock):
+    transport.trigger("harvest", run_id="dj_3", conf={})
+    clock.at(3)
+    assert [run.state for run in transport.list_runs(RunQuery(dag_ids=("harvest",)))] == ["running"]
+    clock.at(9)
+    (task,) = transport.task_instances("harvest", "dj_3")
+    assert (task.state, task.try_number) == ("success", 1)
+    assert transport.task_log("harvest", "dj_3", task.task_id, 1).lines
+
+
+def test_seconds_default_to_eight_and_the_alias_passes_the_checks(clock: Clock):
+    with override_settings(AIRFLOW_ENVIRONMENTS={"default": {"TRANSPORT": "simulated"}}):
+        transport = transports.get_transport()
+        assert isinstance(transport, SimulatedTransport)
+        assert transport.seconds == 8
+        assert check_settings() == []
