@@ -21,17 +21,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow_client.transports.base import (
-    FAILED,
-    FINISHED_STATES,
-    QUEUED,
-    RUNNING,
-    SUCCESS,
-    DagRun,
-    LogChunk,
-    RunQuery,
-    TaskInstance,
-)
+from airflow_client.states import FINISHED_STATES, RunState
+from airflow_client.transports.base import DagRun, LogChunk, RunQuery, TaskInstance
 from airflow_client.transports.fake import FakeAirflow, FakeTransport
 
 __all__ = ["DEFAULT_SECONDS", "SimulatedTransport", "simulated_state"]
@@ -49,10 +40,10 @@ def simulated_state(run: DagRun, now: datetime, seconds: float) -> str:
         return run.state
     age = now - queued
     if age >= timedelta(seconds=seconds):
-        return FAILED if run.conf.get("fail") else SUCCESS
+        return RunState.FAILED if run.conf.get("fail") else RunState.SUCCESS
     if age >= timedelta(seconds=seconds / 4):
-        return RUNNING
-    return QUEUED
+        return RunState.RUNNING
+    return RunState.QUEUED
 
 
 class SimulatedTransport(FakeTransport):
@@ -71,8 +62,10 @@ class SimulatedTransport(FakeTransport):
             state = simulated_state(run, now, self.seconds)
             if state == run.state:
                 continue
-            if state in FINISHED_STATES and run.state == QUEUED:
-                airflow.set_state((run.dag_id, run.run_id), RUNNING)  # a start date, as Airflow would
+            if state in FINISHED_STATES and run.state == RunState.QUEUED:
+                airflow.set_state(
+                    (run.dag_id, run.run_id), RunState.RUNNING
+                )  # a start date, as Airflow would
             airflow.set_state((run.dag_id, run.run_id), state)
 
     def get_run(self, dag_id: str, run_id: str) -> DagRun:
