@@ -120,6 +120,9 @@ start() {
     export AIRFLOW__API__BASE_URL=http://127.0.0.1:$port/
     # Tasks report back here; the default (port 8080) makes every task fail.
     export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$port/execution/
+    # A task reports to the API server as it runs; on a busy 2-core machine the default
+    # 5 s wait ends in a timeout that fails the task although it worked.
+    export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=30
     export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
     export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$home/passwords.json
     echo '{"admin": "admin"}' >"$home/passwords.json"

@@ -8,6 +8,8 @@ import pytest
 from airflow_client.exceptions import AirflowTimeout
 from airflow_client.transports import fake
 
+pytest_plugins = ["tests.browsers"]
+
 
 @pytest.fixture(autouse=True)
 def _reset_fake_airflow() -> Iterator[None]:

@@ -56,7 +56,7 @@ def new_run_id(label: str) -> str:
 
 
 def make_transport(url: str, **options: Any) -> RestTransport:
-    settings = {"BASE_URL": url, "USERNAME": "admin", "PASSWORD": "admin", "TIMEOUT": 10, **options}
+    settings = {"BASE_URL": url, "USERNAME": "admin", "PASSWORD": "admin", "TIMEOUT": 30, **options}
     return RestTransport("contract", conf.environment(settings))
 
 
@@ -191,7 +191,13 @@ def airflow3_job(settings: Any, airflows: dict[int, Airflow | Unavailable]) -> I
     airflow3 = _usable(airflows[3])
     settings.AIRFLOW_ENVIRONMENTS = {
         **settings.AIRFLOW_ENVIRONMENTS,
-        "airflow3": {"TRANSPORT": "rest", "BASE_URL": airflow3.url, "USERNAME": "admin", "PASSWORD": "admin"},
+        "airflow3": {
+            "TRANSPORT": "rest",
+            "BASE_URL": airflow3.url,
+            "USERNAME": "admin",
+            "PASSWORD": "admin",
+            "TIMEOUT": 30,  # a busy 2-core machine: the real Airflow can be slow to answer
+        },
     }
     settings.AIRFLOW_REFRESH_INTERVAL = 0
     cache.clear()  # sync's "listed up to" marks

@@ -23,7 +23,6 @@ import pytest
 from playwright.sync_api import expect
 
 from airflow_client.exceptions import AirflowUnavailable, NotFound
-from tests.browser.conftest import browser  # noqa: F401  (the session's chromium)
 from tests.contract.conftest import make_transport
 
 pytestmark = [pytest.mark.browser, pytest.mark.contract]
@@ -112,7 +111,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser: Any, demo: str) -> Iterator[Any]:  # noqa: F811
+def page(browser: Any, demo: str) -> Iterator[Any]:
     context = browser.new_context(base_url=demo, viewport={"width": 1200, "height": 900})
     context.set_default_timeout(20_000)
     tab = context.new_page()
