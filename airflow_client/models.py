@@ -19,7 +19,7 @@ from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from airflow_client.exceptions import AirflowError
+from airflow_client.exceptions import AirflowError, AuthenticationFailed
 from airflow_client.states import ACTIVE_STATES, FINISHED_STATES, RunState
 
 if TYPE_CHECKING:
@@ -169,6 +169,8 @@ class JobTrigger(models.Model):
                 exc.body if isinstance(exc.body, (dict, list)) else ({"text": exc.body} if exc.body else None)
             )
             status_code, error = exc.status_code, exc.detail
+            if isinstance(exc, AuthenticationFailed):
+                error = f"Airflow refused this site's credentials: {exc.detail}"
         else:
             body, status_code, error = None, None, f"{type(exc).__name__}: {exc}"
         triggers = JobTrigger.objects.filter(pk=self.pk)
