@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, cast
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, models, transaction
+from django.db import DataError, IntegrityError, models, transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from airflow_client.exceptions import AirflowError, AuthenticationFailed
+from airflow_client.exceptions import AirflowError, AuthenticationFailed, BadResponse
 from airflow_client.states import ACTIVE_STATES, FINISHED_STATES, RunState
 
 if TYPE_CHECKING:
@@ -310,11 +310,22 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
                     refreshed_at=timezone.now(),
                 )
             return job_run, None
-        except IntegrityError:  # recorded already, maybe by a concurrent caller
-            job_run = self.get(**key)
+        except IntegrityError as exc:
+            # Only the unique constraint means "recorded already" (maybe by a concurrent caller):
+            # then the row is there. Any other constraint is a value that cannot be stored.
+            found = self.filter(**key).first()
+            if found is None:
+                raise _unstorable(dag_run, exc) from exc
+            job_run = found
+        except (DataError, OverflowError, ValueError) as exc:
+            raise _unstorable(dag_run, exc) from exc
         if extra:
             self.filter(pk=job_run.pk).update(**extra)
         return job_run, job_run.store(dag_run)
+
+
+def _unstorable(dag_run: DagRun, exc: Exception) -> BadResponse:
+    return BadResponse(f"Airflow's run {dag_run.dag_id}/{dag_run.run_id} cannot be stored: {exc}"[:1000])
 
 
 JobRunManager = models.Manager.from_queryset(JobRunQuerySet)

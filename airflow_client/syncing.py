@@ -232,6 +232,8 @@ def _discover(alias: str, transport: Transport, tally: _Tally) -> set[int] | Non
             dag_ids=tuple(group),
             updated_since=since,
             limit=WINDOW_LIMIT if since is not None else FULL_LIMIT * len(group),
+            # One run Airflow sends unreadable is reported; the others are recorded.
+            on_unreadable=lambda exc: tally.error(alias, f"{alias}: {exc}", exc),
         )
         started = timezone.now()
         try:
@@ -276,32 +278,49 @@ def _record(
     # Newest first: with a retention policy, older runs are then judged against newer ones
     # already recorded and are simply not kept, rather than recorded, signalled and deleted.
     for dag_run in dag_runs:
-        key = (dag_run.dag_id, dag_run.run_id)
-        job_run = known.get(key)
-        if job_run is not None:
-            seen.add(job_run.pk)
-            # Skip when someone read it after this listing started (theirs is newer) or nothing changed.
-            read_later = job_run.refreshed_at is not None and job_run.refreshed_at > started
-            if read_later or not job_run.differs_from(dag_run):
-                continue
-            record_dag_run(alias, dag_run)
-            tally.add("updated")
-            continue
-        if key in triggered:
-            continue
-        dag_jobs = [job for job in jobs if job.dag_id == dag_run.dag_id]
         try:
-            records = _records_of(dag_jobs, dag_run.conf)
-        except Exception as exc:  # a user's get_objects(): the run is retried next sync
-            tally.errors.append(f"{alias}/{dag_run.dag_id}/{dag_run.run_id}: get_objects() failed: {exc!r}")
-            continue
-        if dag_run.finished and not _kept(alias, dag_jobs, dag_run, records):
-            tally.add("not_kept")
-            continue
-        job_run, created = record_dag_run(alias, dag_run, records)
-        seen.add(job_run.pk)
-        tally.add("discovered" if created else "updated")  # not created: a concurrent sync was first
+            _record_one(alias, jobs, dag_run, known, triggered, started, seen, tally)
+        except AirflowClientError as exc:  # e.g. a value the database cannot hold: the others go on
+            tally.error(alias, f"{alias}/{dag_run.dag_id}/{dag_run.run_id}: not recorded: {exc}", exc)
     return seen
+
+
+def _record_one(
+    alias: str,
+    jobs: Sequence[Job],
+    dag_run: DagRun,
+    known: Mapping[tuple[str, str], JobRun],
+    triggered: set[tuple[str, str]],
+    started: datetime,
+    seen: set[int],
+    tally: _Tally,
+) -> None:
+    """Record one listed run (see _record); the pks of the JobRuns it covers go to ``seen``."""
+    key = (dag_run.dag_id, dag_run.run_id)
+    job_run = known.get(key)
+    if job_run is not None:
+        seen.add(job_run.pk)
+        # Skip when someone read it after this listing started (theirs is newer) or nothing changed.
+        read_later = job_run.refreshed_at is not None and job_run.refreshed_at > started
+        if read_later or not job_run.differs_from(dag_run):
+            return
+        record_dag_run(alias, dag_run)
+        tally.add("updated")
+        return
+    if key in triggered:
+        return
+    dag_jobs = [job for job in jobs if job.dag_id == dag_run.dag_id]
+    try:
+        records = _records_of(dag_jobs, dag_run.conf)
+    except Exception as exc:  # a user's get_objects(): the run is retried next sync
+        tally.errors.append(f"{alias}/{dag_run.dag_id}/{dag_run.run_id}: get_objects() failed: {exc!r}")
+        return
+    if dag_run.finished and not _kept(alias, dag_jobs, dag_run, records):
+        tally.add("not_kept")
+        return
+    job_run, created = record_dag_run(alias, dag_run, records)
+    seen.add(job_run.pk)
+    tally.add("discovered" if created else "updated")  # not created: a concurrent sync was first
 
 
 def _records_of(jobs: Iterable[Job], conf: Mapping[str, Any]) -> list[models.Model]:
