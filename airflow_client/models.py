@@ -34,6 +34,16 @@ GONE_MESSAGE = "The run no longer exists in Airflow."
 
 _ANY: Any = object()
 
+#: How a stored error saying Airflow refused this site's credentials (401/403) starts.
+CREDENTIALS_REFUSED = "Airflow refused this site's credentials"
+
+
+def _read_error(exc: Exception) -> str:
+    """A failed read, as stored: a refusal of the credentials says so first."""
+    if isinstance(exc, AuthenticationFailed):
+        return f"{CREDENTIALS_REFUSED}: {exc}"
+    return str(exc)
+
 
 def content_key(obj: models.Model) -> tuple[ContentType, str]:
     """The (content type, object id) pair a record is linked by."""
@@ -170,7 +180,7 @@ class JobTrigger(models.Model):
             )
             status_code, error = exc.status_code, exc.detail
             if isinstance(exc, AuthenticationFailed):
-                error = f"Airflow refused this site's credentials: {exc.detail}"
+                error = f"{CREDENTIALS_REFUSED}: {exc.detail}"
         else:
             body, status_code, error = None, None, f"{type(exc).__name__}: {exc}"
         triggers = JobTrigger.objects.filter(pk=self.pk)
@@ -208,7 +218,12 @@ class JobTrigger(models.Model):
 
     def store_error(self, exc: Exception) -> None:
         """Keep why Airflow could not be asked (the trigger stays open); re-read it."""
-        JobTrigger.objects.filter(pk=self.pk).update(error=f"Airflow could not be asked: {exc}"[:2000])
+        error = (
+            _read_error(exc)
+            if isinstance(exc, AuthenticationFailed)
+            else f"Airflow could not be asked: {exc}"
+        )
+        JobTrigger.objects.filter(pk=self.pk).update(error=error[:2000])
         self.reread()
 
 
@@ -435,8 +450,13 @@ class JobRun(models.Model):
 
     def store_error(self, exc: Exception) -> None:
         """Keep why Airflow could not be read (the state stays as last read); re-read the run."""
-        self._one().update(refresh_error=str(exc)[:2000])
+        self._one().update(refresh_error=_read_error(exc)[:2000])
         self.reread()
+
+    @property
+    def credentials_refused(self) -> bool:
+        """The last read failed because Airflow refused this site's credentials (401/403)."""
+        return self.refresh_error.startswith(CREDENTIALS_REFUSED)
 
     def mark_gone(self) -> str:
         """Airflow has no such run (deleted there). An unfinished one will never finish, so it

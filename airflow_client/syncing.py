@@ -83,6 +83,8 @@ class SyncReport:
     #: environments synced, and those where Airflow could not be reached (or refused us).
     environments: tuple[str, ...] = ()
     failed_environments: tuple[str, ...] = ()
+    #: of the failed environments, those where Airflow refused this site's credentials (401/403).
+    auth_failed_environments: tuple[str, ...] = ()
 
     @property
     def all_failed(self) -> bool:
@@ -97,20 +99,23 @@ class SyncReport:
         if self.not_kept:
             counts += f", {self.not_kept} finished run(s) not kept by retention"
         lines = [counts + "."]
-        lines += [
-            f"  {alias}: {'FAILED' if alias in self.failed_environments else 'ok'}"
-            for alias in self.environments
-        ]
+        lines += [f"  {alias}: {self._outcome(alias)}" for alias in self.environments]
         if self.errors:
             lines.append(f"{len(self.errors)} error(s):")
             lines += [f"  {error}" for error in self.errors]
         return "\n".join(lines)
 
+    def _outcome(self, alias: str) -> str:
+        if alias in self.auth_failed_environments:
+            return "FAILED (Airflow refused the credentials)"
+        return "FAILED" if alias in self.failed_environments else "ok"
+
 
 @dataclass
 class _Environment:
     answered: bool = False  # at least one request succeeded
-    unreachable: bool = False  # at least one request could not reach Airflow
+    unreachable: bool = False  # at least one request could not reach Airflow (or was refused)
+    refused: bool = False  # at least one request had this site's credentials refused
 
 
 @dataclass
@@ -127,15 +132,17 @@ class _Tally:
         logger.warning("airflow sync: %s", message)
         if exc is None or _unreachable(exc):
             self.environments[alias].unreachable = True
+        if exc is not None and _refused(exc):
+            self.environments[alias].refused = True
 
     def report(self) -> SyncReport:
+        failed = [alias for alias, env in self.environments.items() if env.unreachable and not env.answered]
         return SyncReport(
             **self.counts,
             errors=tuple(self.errors),
             environments=tuple(self.environments),
-            failed_environments=tuple(
-                alias for alias, env in self.environments.items() if env.unreachable and not env.answered
-            ),
+            failed_environments=tuple(failed),
+            auth_failed_environments=tuple(alias for alias in failed if self.environments[alias].refused),
         )
 
 
@@ -146,6 +153,11 @@ def _unreachable(exc: BaseException) -> bool:
     return isinstance(cause, (AirflowUnavailable, AuthenticationFailed)) or not isinstance(
         cause, AirflowError
     )
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is Airflow refusing this site's credentials (refresh() wraps it)."""
+    return isinstance(exc, AuthenticationFailed) or isinstance(exc.__cause__, AuthenticationFailed)
 
 
 def sync(*, environment: str | None = None, discover: bool = True) -> SyncReport:
@@ -168,7 +180,7 @@ def sync(*, environment: str | None = None, discover: bool = True) -> SyncReport
         if discover:
             seen = _discover(alias, transport, tally)
         if seen is None:
-            _skip_unfinished(alias, tally)
+            _skip_unfinished(alias, tally, refused=tally.environments[alias].refused)
         else:
             _refresh_unfinished(alias, seen, tally)
     return tally.report()
@@ -406,12 +418,13 @@ def _refresh_unfinished(alias: str, seen: set[int], tally: _Tally) -> None:
             tally.add("updated")
 
 
-def _skip_unfinished(alias: str, tally: _Tally) -> None:
+def _skip_unfinished(alias: str, tally: _Tally, *, refused: bool = False) -> None:
     # Airflow just failed to answer a listing: asking once per run would only wait out
     # every timeout again. The runs keep their recorded state until the next sync.
     count = JobRun.objects.active().filter(environment=alias).count()
     if count:
-        tally.errors.append(f"{alias}: {count} unfinished run(s) not refreshed (Airflow unreachable).")
+        why = "Airflow refused the credentials" if refused else "Airflow unreachable"
+        tally.errors.append(f"{alias}: {count} unfinished run(s) not refreshed ({why}).")
 
 
 def _snapshot(job_run: JobRun) -> tuple[Any, ...]:
