@@ -38,6 +38,7 @@ from airflow_client.exceptions import (
     TriggerFailed,
 )
 from airflow_client.jobs import Job, conf_pk, get_job
+from airflow_client.mixins import is_prefetched, prefetched_trigger
 from airflow_client.models import JobRun, JobSlot, JobTrigger, content_key
 from airflow_client.refreshing import announce_change, not_in_airflow, raise_unavailable, refresh
 from airflow_client.transports import get_transport
@@ -370,8 +371,10 @@ def _record_started(job_trigger: JobTrigger, dag_run: DagRun, *, status_code: in
 def pending_trigger(job: Job, obj: models.Model) -> JobTrigger | None:
     """``obj``'s newest trigger of ``job`` that has no run yet but may get one (pending/unknown).
 
-    One query. resolve_trigger() settles it.
+    One query, none when ``obj`` went through prefetch_job_runs. resolve_trigger() settles it.
     """
+    if is_prefetched(obj):
+        return prefetched_trigger(obj, job.dag_id, job.environment)
     content_type, object_id = content_key(obj)
     found: JobTrigger | None = (
         JobTrigger.objects.open()
