@@ -315,25 +315,30 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
         """The JobRun for ``dag_run``, created or updated (with ``extra`` fields); also the
         state it had if this call changed it (None: created here), else the new state."""
         key = {"environment": environment, "dag_id": dag_run.dag_id, "dag_run_id": dag_run.run_id}
-        try:
-            with transaction.atomic():
-                job_run: JobRun = self.create(
-                    **key,
-                    **_airflow_fields(dag_run),
-                    **extra,
-                    state=dag_run.state,
-                    refreshed_at=timezone.now(),
-                )
-            return job_run, None
-        except IntegrityError as exc:
-            # Only the unique constraint means "recorded already" (maybe by a concurrent caller):
-            # then the row is there. Any other constraint is a value that cannot be stored.
-            found = self.filter(**key).first()
-            if found is None:
+        for _attempt in range(3):
+            try:
+                with transaction.atomic():
+                    created: JobRun = self.create(
+                        **key,
+                        **_airflow_fields(dag_run),
+                        **extra,
+                        state=dag_run.state,
+                        refreshed_at=timezone.now(),
+                    )
+                return created, None
+            except IntegrityError as exc:
+                # Only the unique constraint means "recorded already" (maybe by a concurrent
+                # caller): then the row is there, unless deleted since (retention): try again.
+                # Any other constraint is a value that cannot be stored.
+                error: Exception = exc
+                found = self.filter(**key).first()
+                if found is not None:
+                    job_run: JobRun = found
+                    break
+            except (DataError, OverflowError, ValueError) as exc:
                 raise _unstorable(dag_run, exc) from exc
-            job_run = found
-        except (DataError, OverflowError, ValueError) as exc:
-            raise _unstorable(dag_run, exc) from exc
+        else:
+            raise _unstorable(dag_run, error) from error
         if extra:
             self.filter(pk=job_run.pk).update(**extra)
         return job_run, job_run.store(dag_run)

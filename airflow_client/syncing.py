@@ -316,8 +316,12 @@ def _record_one(
         read_later = job_run.refreshed_at is not None and job_run.refreshed_at > started
         if read_later or not job_run.differs_from(dag_run):
             return
-        record_dag_run(alias, dag_run)
-        tally.add("updated")
+        # Deleted meanwhile (retention dropped it before Airflow re-opened it): recorded anew, linked.
+        dag_jobs = [job for job in jobs if job.dag_id == dag_run.dag_id]
+        _job_run, created = record_dag_run(
+            alias, dag_run, records_if_new=lambda: _records_of(dag_jobs, dag_run.conf)
+        )
+        tally.add("discovered" if created else "updated")
         return
     if key in triggered:
         return
