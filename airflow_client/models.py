@@ -315,6 +315,7 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
         """The JobRun for ``dag_run``, created or updated (with ``extra`` fields); also the
         state it had if this call changed it (None: created here), else the new state."""
         key = {"environment": environment, "dag_id": dag_run.dag_id, "dag_run_id": dag_run.run_id}
+        error: Exception = IntegrityError("deleted while being recorded")
         for _attempt in range(3):
             try:
                 with transaction.atomic():
@@ -330,18 +331,23 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
                 # Only the unique constraint means "recorded already" (maybe by a concurrent
                 # caller): then the row is there, unless deleted since (retention): try again.
                 # Any other constraint is a value that cannot be stored.
-                error: Exception = exc
-                found = self.filter(**key).first()
-                if found is not None:
-                    job_run: JobRun = found
-                    break
+                error = exc
             except (DataError, OverflowError, ValueError) as exc:
                 raise _unstorable(dag_run, exc) from exc
-        else:
-            raise _unstorable(dag_run, error) from error
-        if extra:
-            self.filter(pk=job_run.pk).update(**extra)
-        return job_run, job_run.store(dag_run)
+            job_run = self.filter(**key).first()
+            if job_run is None:
+                continue
+            try:
+                if extra:
+                    self.filter(pk=job_run.pk).update(**extra)
+                old_state = job_run.store(dag_run)
+            except (DataError, OverflowError, ValueError) as exc:
+                raise _unstorable(dag_run, exc) from exc
+            # The UPDATE holds the row until commit, so retention (which locks what it
+            # deletes) either waits and spares the row, or deleted it first: then create it.
+            if self.filter(pk=job_run.pk).exists():
+                return job_run, old_state
+        raise _unstorable(dag_run, error) from error
 
 
 def _unstorable(dag_run: DagRun, exc: Exception) -> BadResponse:
