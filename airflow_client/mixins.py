@@ -1,8 +1,8 @@
 """Runs of a record: a model mixin, per-object helpers and a prefetch for lists.
 
-``prefetch_job_runs(objects)`` attaches each object's current run, latest run
-and last success (per environment and DAG) with three queries per model, however
-many objects there are; the helpers below (and the mixin's methods) answer from
+``prefetch_job_runs(objects)`` attaches each object's current run, latest run,
+last success and newest open trigger (per environment and DAG) with four queries
+per model, however many objects there are; the helpers below (and the mixin's methods) answer from
 that cache when it is there and ask ``JobRun.objects`` otherwise, so both give
 the same answer.
 """
@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
-from airflow_client.models import JobRecord, JobRun, JobRunQuerySet
+from airflow_client.models import JobRecord, JobRun, JobRunQuerySet, JobTrigger
 from airflow_client.states import ACTIVE_STATES, RunState
 
 __all__ = [
@@ -43,6 +43,8 @@ class PrefetchedRuns:
     current: dict[_Key, JobRun] = field(default_factory=dict)
     latest: dict[_Key, JobRun] = field(default_factory=dict)
     success: dict[_Key, JobRun] = field(default_factory=dict)
+    #: the newest open trigger (pending or unknown: no run yet), for triggering.pending_trigger
+    triggers: dict[_Key, JobTrigger] = field(default_factory=dict)
 
 
 def _newest(runs: dict[_Key, JobRun], dag_id: str | None, environment: str | None) -> JobRun | None:
@@ -99,6 +101,25 @@ def last_job_success(
     return _answer(obj, "success", dag_id, environment, lambda runs: runs.last_success())
 
 
+def prefetched_trigger(obj: models.Model, dag_id: str, environment: str) -> JobTrigger | None:
+    """The newest open trigger of ``dag_id`` in ``environment`` as prefetch_job_runs found it
+    (call only when is_prefetched(obj))."""
+    cached: PrefetchedRuns = obj.__dict__[CACHE_ATTR]
+    return cached.triggers.get((environment, dag_id))
+
+
+def _open_triggers(content_type: ContentType, object_ids: Sequence[str]) -> Iterable[JobRecord]:
+    """The links of open triggers to these records, newest trigger first: one query."""
+    links: Iterable[JobRecord] = (
+        JobRecord.objects.filter(
+            content_type=content_type, object_id__in=object_ids, job_trigger__outcome__in=JobTrigger.OPEN
+        )
+        .select_related("job_trigger")
+        .order_by("-job_trigger__created_at", "-job_trigger_id")
+    )
+    return links
+
+
 def _ranked(content_type: ContentType, object_ids: Sequence[str], **run_filter: Any) -> Iterable[JobRecord]:
     """The newest link per (record, environment, DAG) among runs matching ``run_filter``: one query."""
     newest_first = Window(
@@ -118,7 +139,7 @@ def _ranked(content_type: ContentType, object_ids: Sequence[str], **run_filter: 
 
 
 def prefetch_job_runs(objects: Iterable[M]) -> list[M]:
-    """Attach current / latest / last-success runs to each object (3 queries per model)."""
+    """Attach current / latest / last-success runs and open triggers to each object (4 queries per model)."""
     objects = list(objects)
     by_type: dict[ContentType, dict[str, list[M]]] = defaultdict(lambda: defaultdict(list))
     for obj in objects:
@@ -139,6 +160,11 @@ def prefetch_job_runs(objects: Iterable[M]) -> list[M]:
                 key = (link.job_run.environment, link.dag_id)
                 for obj in members[link.object_id]:
                     getattr(obj.__dict__[CACHE_ATTR], slot)[key] = link.job_run
+        for link in _open_triggers(content_type, object_ids):
+            assert link.job_trigger is not None
+            key = (link.job_trigger.environment, link.job_trigger.dag_id)
+            for obj in members[link.object_id]:
+                obj.__dict__[CACHE_ATTR].triggers.setdefault(key, link.job_trigger)  # newest first
     return objects
 
 

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, cast
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, models, transaction
+from django.db import DataError, IntegrityError, models, transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from airflow_client.exceptions import AirflowError
+from airflow_client.exceptions import AirflowError, AuthenticationFailed, BadResponse
 from airflow_client.states import ACTIVE_STATES, FINISHED_STATES, RunState
 
 if TYPE_CHECKING:
@@ -33,6 +33,16 @@ if TYPE_CHECKING:
 GONE_MESSAGE = "The run no longer exists in Airflow."
 
 _ANY: Any = object()
+
+#: How a stored error saying Airflow refused this site's credentials (401/403) starts.
+CREDENTIALS_REFUSED = "Airflow refused this site's credentials"
+
+
+def _read_error(exc: Exception) -> str:
+    """A failed read, as stored: a refusal of the credentials says so first."""
+    if isinstance(exc, AuthenticationFailed):
+        return f"{CREDENTIALS_REFUSED}: {exc}"
+    return str(exc)
 
 
 def content_key(obj: models.Model) -> tuple[ContentType, str]:
@@ -169,6 +179,8 @@ class JobTrigger(models.Model):
                 exc.body if isinstance(exc.body, (dict, list)) else ({"text": exc.body} if exc.body else None)
             )
             status_code, error = exc.status_code, exc.detail
+            if isinstance(exc, AuthenticationFailed):
+                error = f"{CREDENTIALS_REFUSED}: {exc.detail}"
         else:
             body, status_code, error = None, None, f"{type(exc).__name__}: {exc}"
         triggers = JobTrigger.objects.filter(pk=self.pk)
@@ -206,7 +218,12 @@ class JobTrigger(models.Model):
 
     def store_error(self, exc: Exception) -> None:
         """Keep why Airflow could not be asked (the trigger stays open); re-read it."""
-        JobTrigger.objects.filter(pk=self.pk).update(error=f"Airflow could not be asked: {exc}"[:2000])
+        error = (
+            _read_error(exc)
+            if isinstance(exc, AuthenticationFailed)
+            else f"Airflow could not be asked: {exc}"
+        )
+        JobTrigger.objects.filter(pk=self.pk).update(error=error[:2000])
         self.reread()
 
 
@@ -298,21 +315,43 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
         """The JobRun for ``dag_run``, created or updated (with ``extra`` fields); also the
         state it had if this call changed it (None: created here), else the new state."""
         key = {"environment": environment, "dag_id": dag_run.dag_id, "dag_run_id": dag_run.run_id}
-        try:
-            with transaction.atomic():
-                job_run: JobRun = self.create(
-                    **key,
-                    **_airflow_fields(dag_run),
-                    **extra,
-                    state=dag_run.state,
-                    refreshed_at=timezone.now(),
-                )
-            return job_run, None
-        except IntegrityError:  # recorded already, maybe by a concurrent caller
-            job_run = self.get(**key)
-        if extra:
-            self.filter(pk=job_run.pk).update(**extra)
-        return job_run, job_run.store(dag_run)
+        error: Exception = IntegrityError("deleted while being recorded")
+        for _attempt in range(3):
+            try:
+                with transaction.atomic():
+                    created: JobRun = self.create(
+                        **key,
+                        **_airflow_fields(dag_run),
+                        **extra,
+                        state=dag_run.state,
+                        refreshed_at=timezone.now(),
+                    )
+                return created, None
+            except IntegrityError as exc:
+                # Only the unique constraint means "recorded already" (maybe by a concurrent
+                # caller): then the row is there, unless deleted since (retention): try again.
+                # Any other constraint is a value that cannot be stored.
+                error = exc
+            except (DataError, OverflowError, ValueError) as exc:
+                raise _unstorable(dag_run, exc) from exc
+            job_run = self.filter(**key).first()
+            if job_run is None:
+                continue
+            try:
+                if extra:
+                    self.filter(pk=job_run.pk).update(**extra)
+                old_state = job_run.store(dag_run)
+            except (DataError, OverflowError, ValueError) as exc:
+                raise _unstorable(dag_run, exc) from exc
+            # The UPDATE holds the row until commit, so retention (which locks what it
+            # deletes) either waits and spares the row, or deleted it first: then create it.
+            if self.filter(pk=job_run.pk).exists():
+                return job_run, old_state
+        raise _unstorable(dag_run, error) from error
+
+
+def _unstorable(dag_run: DagRun, exc: Exception) -> BadResponse:
+    return BadResponse(f"Airflow's run {dag_run.dag_id}/{dag_run.run_id} cannot be stored: {exc}"[:1000])
 
 
 JobRunManager = models.Manager.from_queryset(JobRunQuerySet)
@@ -422,8 +461,13 @@ class JobRun(models.Model):
 
     def store_error(self, exc: Exception) -> None:
         """Keep why Airflow could not be read (the state stays as last read); re-read the run."""
-        self._one().update(refresh_error=str(exc)[:2000])
+        self._one().update(refresh_error=_read_error(exc)[:2000])
         self.reread()
+
+    @property
+    def credentials_refused(self) -> bool:
+        """The last read failed because Airflow refused this site's credentials (401/403)."""
+        return self.refresh_error.startswith(CREDENTIALS_REFUSED)
 
     def mark_gone(self) -> str:
         """Airflow has no such run (deleted there). An unfinished one will never finish, so it

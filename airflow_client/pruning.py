@@ -14,6 +14,7 @@ from django.db import transaction
 
 from airflow_client.jobs import Job, all_jobs, jobs_for_dag
 from airflow_client.models import JobRecord, JobRun
+from airflow_client.states import FINISHED_STATES
 
 __all__ = ["apply", "apply_for_run", "prune", "runs_of"]
 
@@ -41,6 +42,13 @@ def apply(job: Job, content_type_id: int, object_id: str, *, dry_run: bool = Fal
     if doomed and not dry_run:
         pks = [run.pk for run in doomed]
         with transaction.atomic():
+            # Locked, and only while still finished: a run Airflow re-opened meanwhile (cleared)
+            # and a concurrent sync recorded as active again keeps its links and stays.
+            pks = list(
+                JobRun.objects.filter(pk__in=pks, state__in=FINISHED_STATES)
+                .select_for_update()
+                .values_list("pk", flat=True)
+            )
             JobRecord.objects.filter(
                 job_run__in=pks, content_type_id=content_type_id, object_id=object_id
             ).delete()

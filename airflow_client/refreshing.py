@@ -6,7 +6,7 @@ triggering path uses its helpers to record a run Airflow started.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -71,13 +71,19 @@ def refresh(job_run: JobRun, *, force: bool = False) -> JobRun:
 
 
 def record_dag_run(
-    environment: str, dag_run: DagRun, records: Iterable[models.Model] = ()
+    environment: str,
+    dag_run: DagRun,
+    records: Iterable[models.Model] = (),
+    *,
+    records_if_new: Callable[[], Iterable[models.Model]] | None = None,
 ) -> tuple[JobRun, bool]:
     """Record a run read from Airflow (sync, events) and link it to ``records``: (JobRun, created).
 
     The links are written in the same transaction as the run, before the
     signal and retention see it; the run counts as just read
     (``refreshed_at``); a new run's ``created_at`` is recorded_at(dag_run).
+    ``records_if_new`` gives the records to link only when the run turns out to be
+    new here (a known run deleted meanwhile, e.g. by retention, is recorded anew).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -87,6 +93,8 @@ def record_dag_run(
         changes: dict[str, Any] = {"refreshed_at": now}
         if created:
             changes["created_at"] = recorded_at(dag_run, now)
+            if records_if_new is not None:
+                records = [*records, *records_if_new()]
         JobRun.objects.filter(pk=job_run.pk).update(**changes)
         for obj in records:
             content_type, object_id = content_key(obj)

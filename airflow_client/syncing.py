@@ -83,6 +83,8 @@ class SyncReport:
     #: environments synced, and those where Airflow could not be reached (or refused us).
     environments: tuple[str, ...] = ()
     failed_environments: tuple[str, ...] = ()
+    #: of the failed environments, those where Airflow refused this site's credentials (401/403).
+    auth_failed_environments: tuple[str, ...] = ()
 
     @property
     def all_failed(self) -> bool:
@@ -97,20 +99,23 @@ class SyncReport:
         if self.not_kept:
             counts += f", {self.not_kept} finished run(s) not kept by retention"
         lines = [counts + "."]
-        lines += [
-            f"  {alias}: {'FAILED' if alias in self.failed_environments else 'ok'}"
-            for alias in self.environments
-        ]
+        lines += [f"  {alias}: {self._outcome(alias)}" for alias in self.environments]
         if self.errors:
             lines.append(f"{len(self.errors)} error(s):")
             lines += [f"  {error}" for error in self.errors]
         return "\n".join(lines)
 
+    def _outcome(self, alias: str) -> str:
+        if alias in self.auth_failed_environments:
+            return "FAILED (Airflow refused the credentials)"
+        return "FAILED" if alias in self.failed_environments else "ok"
+
 
 @dataclass
 class _Environment:
     answered: bool = False  # at least one request succeeded
-    unreachable: bool = False  # at least one request could not reach Airflow
+    unreachable: bool = False  # at least one request could not reach Airflow (or was refused)
+    refused: bool = False  # at least one request had this site's credentials refused
 
 
 @dataclass
@@ -127,15 +132,17 @@ class _Tally:
         logger.warning("airflow sync: %s", message)
         if exc is None or _unreachable(exc):
             self.environments[alias].unreachable = True
+        if exc is not None and _refused(exc):
+            self.environments[alias].refused = True
 
     def report(self) -> SyncReport:
+        failed = [alias for alias, env in self.environments.items() if env.unreachable and not env.answered]
         return SyncReport(
             **self.counts,
             errors=tuple(self.errors),
             environments=tuple(self.environments),
-            failed_environments=tuple(
-                alias for alias, env in self.environments.items() if env.unreachable and not env.answered
-            ),
+            failed_environments=tuple(failed),
+            auth_failed_environments=tuple(alias for alias in failed if self.environments[alias].refused),
         )
 
 
@@ -146,6 +153,11 @@ def _unreachable(exc: BaseException) -> bool:
     return isinstance(cause, (AirflowUnavailable, AuthenticationFailed)) or not isinstance(
         cause, AirflowError
     )
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is Airflow refusing this site's credentials (refresh() wraps it)."""
+    return isinstance(exc, AuthenticationFailed) or isinstance(exc.__cause__, AuthenticationFailed)
 
 
 def sync(*, environment: str | None = None, discover: bool = True) -> SyncReport:
@@ -168,7 +180,7 @@ def sync(*, environment: str | None = None, discover: bool = True) -> SyncReport
         if discover:
             seen = _discover(alias, transport, tally)
         if seen is None:
-            _skip_unfinished(alias, tally)
+            _skip_unfinished(alias, tally, refused=tally.environments[alias].refused)
         else:
             _refresh_unfinished(alias, seen, tally)
     return tally.report()
@@ -232,6 +244,8 @@ def _discover(alias: str, transport: Transport, tally: _Tally) -> set[int] | Non
             dag_ids=tuple(group),
             updated_since=since,
             limit=WINDOW_LIMIT if since is not None else FULL_LIMIT * len(group),
+            # One run Airflow sends unreadable is reported; the others are recorded.
+            on_unreadable=lambda exc: tally.error(alias, f"{alias}: {exc}", exc),
         )
         started = timezone.now()
         try:
@@ -276,32 +290,53 @@ def _record(
     # Newest first: with a retention policy, older runs are then judged against newer ones
     # already recorded and are simply not kept, rather than recorded, signalled and deleted.
     for dag_run in dag_runs:
-        key = (dag_run.dag_id, dag_run.run_id)
-        job_run = known.get(key)
-        if job_run is not None:
-            seen.add(job_run.pk)
-            # Skip when someone read it after this listing started (theirs is newer) or nothing changed.
-            read_later = job_run.refreshed_at is not None and job_run.refreshed_at > started
-            if read_later or not job_run.differs_from(dag_run):
-                continue
-            record_dag_run(alias, dag_run)
-            tally.add("updated")
-            continue
-        if key in triggered:
-            continue
-        dag_jobs = [job for job in jobs if job.dag_id == dag_run.dag_id]
         try:
-            records = _records_of(dag_jobs, dag_run.conf)
-        except Exception as exc:  # a user's get_objects(): the run is retried next sync
-            tally.errors.append(f"{alias}/{dag_run.dag_id}/{dag_run.run_id}: get_objects() failed: {exc!r}")
-            continue
-        if dag_run.finished and not _kept(alias, dag_jobs, dag_run, records):
-            tally.add("not_kept")
-            continue
-        job_run, created = record_dag_run(alias, dag_run, records)
-        seen.add(job_run.pk)
-        tally.add("discovered" if created else "updated")  # not created: a concurrent sync was first
+            _record_one(alias, jobs, dag_run, known, triggered, started, seen, tally)
+        except AirflowClientError as exc:  # e.g. a value the database cannot hold: the others go on
+            tally.error(alias, f"{alias}/{dag_run.dag_id}/{dag_run.run_id}: not recorded: {exc}", exc)
     return seen
+
+
+def _record_one(
+    alias: str,
+    jobs: Sequence[Job],
+    dag_run: DagRun,
+    known: Mapping[tuple[str, str], JobRun],
+    triggered: set[tuple[str, str]],
+    started: datetime,
+    seen: set[int],
+    tally: _Tally,
+) -> None:
+    """Record one listed run (see _record); the pks of the JobRuns it covers go to ``seen``."""
+    key = (dag_run.dag_id, dag_run.run_id)
+    job_run = known.get(key)
+    if job_run is not None:
+        seen.add(job_run.pk)
+        # Skip when someone read it after this listing started (theirs is newer) or nothing changed.
+        read_later = job_run.refreshed_at is not None and job_run.refreshed_at > started
+        if read_later or not job_run.differs_from(dag_run):
+            return
+        # Deleted meanwhile (retention dropped it before Airflow re-opened it): recorded anew, linked.
+        dag_jobs = [job for job in jobs if job.dag_id == dag_run.dag_id]
+        _job_run, created = record_dag_run(
+            alias, dag_run, records_if_new=lambda: _records_of(dag_jobs, dag_run.conf)
+        )
+        tally.add("discovered" if created else "updated")
+        return
+    if key in triggered:
+        return
+    dag_jobs = [job for job in jobs if job.dag_id == dag_run.dag_id]
+    try:
+        records = _records_of(dag_jobs, dag_run.conf)
+    except Exception as exc:  # a user's get_objects(): the run is retried next sync
+        tally.errors.append(f"{alias}/{dag_run.dag_id}/{dag_run.run_id}: get_objects() failed: {exc!r}")
+        return
+    if dag_run.finished and not _kept(alias, dag_jobs, dag_run, records):
+        tally.add("not_kept")
+        return
+    job_run, created = record_dag_run(alias, dag_run, records)
+    seen.add(job_run.pk)
+    tally.add("discovered" if created else "updated")  # not created: a concurrent sync was first
 
 
 def _records_of(jobs: Iterable[Job], conf: Mapping[str, Any]) -> list[models.Model]:
@@ -387,12 +422,13 @@ def _refresh_unfinished(alias: str, seen: set[int], tally: _Tally) -> None:
             tally.add("updated")
 
 
-def _skip_unfinished(alias: str, tally: _Tally) -> None:
+def _skip_unfinished(alias: str, tally: _Tally, *, refused: bool = False) -> None:
     # Airflow just failed to answer a listing: asking once per run would only wait out
     # every timeout again. The runs keep their recorded state until the next sync.
     count = JobRun.objects.active().filter(environment=alias).count()
     if count:
-        tally.errors.append(f"{alias}: {count} unfinished run(s) not refreshed (Airflow unreachable).")
+        why = "Airflow refused the credentials" if refused else "Airflow unreachable"
+        tally.errors.append(f"{alias}: {count} unfinished run(s) not refreshed ({why}).")
 
 
 def _snapshot(job_run: JobRun) -> tuple[Any, ...]:

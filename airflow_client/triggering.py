@@ -28,6 +28,8 @@ from airflow_client.exceptions import (
     AirflowTimeout,
     AirflowUnavailable,
     AlreadyRunning,
+    AuthenticationFailed,
+    BadRequest,
     ConfigurationError,
     Conflict,
     DagPaused,
@@ -36,6 +38,7 @@ from airflow_client.exceptions import (
     TriggerFailed,
 )
 from airflow_client.jobs import Job, conf_pk, get_job
+from airflow_client.mixins import is_prefetched, prefetched_trigger
 from airflow_client.models import JobRun, JobSlot, JobTrigger, content_key
 from airflow_client.refreshing import announce_change, not_in_airflow, raise_unavailable, refresh
 from airflow_client.transports import get_transport
@@ -272,38 +275,69 @@ def _send(job_trigger: JobTrigger) -> JobRun:
         )
     args = {"run_id": job_trigger.run_id, "conf": job_trigger.conf, "note": job_trigger.note or None}
     try:
+        dag_run = transport.trigger(job_trigger.dag_id, **args)
+        status_code = 200
+    except Conflict:
+        # Our own run id exists: an earlier attempt of this very trigger got through.
+        status_code = 409
         try:
-            dag_run = transport.trigger(job_trigger.dag_id, **args)
-            status_code = 200
-        except Conflict:
-            # Our own run id exists: an earlier attempt of this very trigger got through.
             dag_run = transport.get_run(job_trigger.dag_id, job_trigger.run_id)
-            status_code = 409
+        except Exception as exc:  # the run exists: whatever the read-back says, it is not a refusal
+            raise _unknown(job_trigger, exc) from exc
     except AirflowError as exc:
-        if _unanswered(exc):
-            job_trigger.mark_unknown(f"No answer from Airflow: {exc}")
-            raise TriggerFailed(
-                f"Airflow did not answer; run {job_trigger.run_id} may have started "
-                "(it is looked up again shortly).",
-                job_trigger=job_trigger,
-                error=exc,
-            ) from exc
+        if not _refusal(exc):
+            raise _unknown(job_trigger, exc) from exc
         job_trigger.mark_failed(exc)
         raise _refused(job_trigger, exc) from exc
-    except Exception as exc:
+    except AirflowClientError as exc:  # ConfigurationError and the like: raised before sending
         job_trigger.mark_failed(exc)
         raise
+    except Exception as exc:  # e.g. a decoding error: the POST may have started the run
+        raise _unknown(job_trigger, exc) from exc
     return _record_started(job_trigger, dag_run, status_code=status_code)
 
 
 def _refused(job_trigger: JobTrigger, exc: AirflowError) -> TriggerFailed:
+    if isinstance(exc, AuthenticationFailed):
+        message = (
+            f"Airflow refused this site's credentials; {job_trigger.dag_id} was not started: {exc.detail}"
+        )
+    else:
+        message = f"Airflow did not start {job_trigger.dag_id}: {exc.detail}"
+    return TriggerFailed(message, job_trigger=job_trigger, error=exc)
+
+
+def _refusal(exc: AirflowError) -> bool:
+    """Whether Airflow refused the POST (400/401/403/404/422): it then certainly started nothing.
+
+    Anything else after the POST was sent (no answer, a 5xx, an unexpected status, a 2xx
+    that cannot be read) may come from an Airflow that created the run.
+    """
+    return isinstance(exc, (AuthenticationFailed, BadRequest, NotFound, DagPaused))
+
+
+def _unknown(job_trigger: JobTrigger, exc: Exception) -> TriggerFailed:
+    """Record an outcome only Airflow knows (resolve_trigger reads the run id back)."""
+    if isinstance(exc, AirflowError):
+        if _unanswered(exc):
+            reason, said = f"No answer from Airflow: {exc}", "Airflow did not answer"
+        else:
+            reason, said = f"Airflow's answer could not be used: {exc}", "Airflow's answer could not be read"
+        error: AirflowError | None = exc
+    else:
+        logger.error("Unexpected error after triggering %s", job_trigger.run_id, exc_info=exc)
+        reason = f"Airflow's answer could not be used: {type(exc).__name__}"
+        said, error = "Airflow's answer could not be read", None
+    job_trigger.mark_unknown(reason)
     return TriggerFailed(
-        f"Airflow did not start {job_trigger.dag_id}: {exc.detail}", job_trigger=job_trigger, error=exc
+        f"{said}; run {job_trigger.run_id} may have started (it is looked up again shortly).",
+        job_trigger=job_trigger,
+        error=error,
     )
 
 
 def _unanswered(exc: AirflowError) -> bool:
-    """Whether a POST that failed with ``exc`` may still have reached Airflow."""
+    """Whether a POST that failed with ``exc`` got no answer at all."""
     # No status: timed out or the connection broke (possibly after sending). 504: a proxy timed out.
     return isinstance(exc, AirflowTimeout) or (
         isinstance(exc, AirflowUnavailable) and exc.status_code in (None, 504)
@@ -337,8 +371,10 @@ def _record_started(job_trigger: JobTrigger, dag_run: DagRun, *, status_code: in
 def pending_trigger(job: Job, obj: models.Model) -> JobTrigger | None:
     """``obj``'s newest trigger of ``job`` that has no run yet but may get one (pending/unknown).
 
-    One query. resolve_trigger() settles it.
+    One query, none when ``obj`` went through prefetch_job_runs. resolve_trigger() settles it.
     """
+    if is_prefetched(obj):
+        return prefetched_trigger(obj, job.dag_id, job.environment)
     content_type, object_id = content_key(obj)
     found: JobTrigger | None = (
         JobTrigger.objects.open()

@@ -32,7 +32,7 @@ from airflow_client.exceptions import (
     ConfigurationError,
 )
 from airflow_client.transports.api import configured_version
-from airflow_client.transports.payloads import error_for_status
+from airflow_client.transports.payloads import error_for_status, loads
 from airflow_client.transports.retries import NotSent, with_retries
 
 __all__ = ["ApiSession"]
@@ -313,7 +313,7 @@ class ApiSession:
         if not response.is_success:
             raise error_for_status(response.status_code, _body(response))
         try:
-            return response.json()
+            return loads(response.content)
         except ValueError:
             raise BadResponse(
                 "Airflow answered with something that is not JSON.",

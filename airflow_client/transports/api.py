@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from django.core import checks
@@ -55,6 +55,11 @@ def dag_path(dag_id: str) -> str:
 
 def run_path(dag_id: str, run_id: str) -> str:
     return f"{dag_path(dag_id)}/dagRuns/{payloads.api_segment(run_id)}"
+
+
+def readable(runs: Iterable[DagRun | None]) -> Iterator[DagRun]:
+    """The runs of a listing parsed with parse_run_page, the unreadable ones (None) left out."""
+    return (run for run in runs if run is not None)
 
 
 def distinct(runs: Iterable[DagRun], limit: int) -> Iterator[DagRun]:
@@ -209,17 +214,22 @@ class ApiTransport(Transport):
         return params
 
     def _listed_runs(
-        self, dag_id: str, params: Mapping[str, Any], limit: int | None, version: str
+        self,
+        dag_id: str,
+        params: Mapping[str, Any],
+        limit: int | None,
+        version: str,
+        on_unreadable: Callable[[Exception], None] | None = None,
     ) -> Iterator[DagRun]:
         """The GET run listing of one DAG ("~": every DAG), page after page."""
         path = f"{dag_path(dag_id)}/dagRuns"
 
-        def fetch(offset: int, size: int) -> tuple[list[DagRun], int]:
+        def fetch(offset: int, size: int) -> tuple[list[DagRun | None], int]:
             data = self._call("GET", path, query={**params, "limit": size, "offset": offset})
-            return payloads.parse_run_list(data, version)
+            return payloads.parse_run_page(data, version, on_unreadable)
 
         try:
-            yield from payloads.follow_pages(fetch, limit, self.page_size)
+            yield from readable(payloads.follow_pages(fetch, limit, self.page_size))
         except NotFound:
             if dag_id == "~":
                 raise

@@ -7,7 +7,7 @@ dataclasses and the exceptions in :mod:`airflow_client.exceptions`.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -97,6 +97,9 @@ class RunQuery:
     updated_since: datetime | None = None
     #: stop after this many runs in total (pages are followed until then).
     limit: int = 1000
+    #: called with a BadResponse for each listed run that cannot be read; the others are
+    #: still listed. None: such a run fails the listing.
+    on_unreadable: Callable[[Exception], None] | None = field(default=None, compare=False)
 
 
 def check_error(number: int, message: str, hint: str) -> checks.Error:

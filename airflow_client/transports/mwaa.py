@@ -36,7 +36,7 @@ from airflow_client.exceptions import (
     NotFound,
 )
 from airflow_client.transports import payloads
-from airflow_client.transports.api import ApiTransport, configured_version, distinct
+from airflow_client.transports.api import ApiTransport, configured_version, distinct, readable
 from airflow_client.transports.base import Capabilities, DagRun, RunQuery, check_error
 from airflow_client.transports.retries import with_retries
 
@@ -306,7 +306,7 @@ class MwaaTransport(ApiTransport):
         wanted = set(query.dag_ids)
         runs = (
             run
-            for run in self._listed_runs(dag_id, params, None, version)
+            for run in self._listed_runs(dag_id, params, None, version, query.on_unreadable)
             if not wanted or run.dag_id in wanted
         )
         yield from distinct(runs, query.limit)
@@ -317,11 +317,12 @@ class MwaaTransport(ApiTransport):
         if query.dag_ids:
             filters["dag_ids"] = list(query.dag_ids)
 
-        def fetch(offset: int, size: int) -> tuple[list[DagRun], int]:
+        def fetch(offset: int, size: int) -> tuple[list[DagRun | None], int]:
             body = {**filters, "page_offset": offset, "page_limit": size}
-            return payloads.parse_run_list(self._call("POST", "/dags/~/dagRuns/list", body=body), version)
+            data = self._call("POST", "/dags/~/dagRuns/list", body=body)
+            return payloads.parse_run_page(data, version, query.on_unreadable)
 
-        return payloads.follow_pages(fetch, query.limit, self.page_size)
+        return readable(payloads.follow_pages(fetch, query.limit, self.page_size))
 
     def _task_instance_page(self, dag_id: str, run_id: str, offset: int, size: int) -> Any:
         # The batch endpoint keeps the path short whatever the ids (see max_run_id_length).

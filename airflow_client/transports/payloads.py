@@ -11,6 +11,7 @@ import ast
 import base64
 import binascii
 import json
+import math
 import re
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -44,6 +45,7 @@ __all__ = [
     "parse_datetime",
     "parse_log",
     "parse_run_list",
+    "parse_run_page",
     "parse_task_instance",
     "parse_task_instances",
     "query_datetime",
@@ -53,6 +55,9 @@ __all__ = [
 ]
 
 API_VERSIONS = ("v1", "v2")
+
+#: The years a date from Airflow may fall in (in UTC); anything else is a BadResponse.
+MIN_YEAR, MAX_YEAR = 1900, 2200
 
 #: Longest readable detail kept from an error body (bodies can hold whole HTML pages).
 _MAX_DETAIL = 500
@@ -83,7 +88,52 @@ def parse_datetime(value: Any) -> datetime | None:
         raise BadResponse(f"Airflow sent an unreadable date: {value!r}.", body=value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
+    # A date a database or a page cannot hold (9999-12-31T23:59:59-05:00 overflows in UTC).
+    try:
+        in_utc = parsed.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        in_utc = None
+    if in_utc is None or not MIN_YEAR <= in_utc.year <= MAX_YEAR:
+        raise BadResponse(
+            f"Airflow sent a date out of range ({MIN_YEAR}-{MAX_YEAR}): {str(value)[:40]!r}.", body=str(value)
+        )
     return parsed
+
+
+class NonFinite:
+    """What NaN/Infinity in Airflow's JSON decode to: no number, so no shape accepts it.
+
+    json.loads would make them floats that overflow dates, sums and databases. A marker
+    rather than an error at decode time: one run holding NaN in a listing is then refused
+    on its own (see _finite) while the others on the page are read.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def loads(text: str | bytes) -> Any:
+    """Airflow's JSON text decoded; NaN/Infinity become NonFinite markers, never floats."""
+    return json.loads(text, parse_constant=NonFinite)
+
+
+def _finite(value: Any, what: str) -> Any:
+    """``value`` (decoded JSON) when it holds no NaN/Infinity, else a BadResponse."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, NonFinite) or (isinstance(item, float) and not math.isfinite(item)):
+            raise BadResponse(f"Airflow sent {what} holding {item!r}, which is not a JSON number.")
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return value
 
 
 def query_datetime(value: datetime) -> str:
@@ -143,7 +193,7 @@ def parse_dag(data: Any) -> Dag:
 
 def parse_dag_run(data: Any, version: str) -> DagRun:
     """A DAG run object of either API version (unknown fields are ignored)."""
-    run = _mapping(data, "a DAG run")
+    run = _finite(_mapping(data, "a DAG run"), "a DAG run")
     conf = run.get("conf")
     logical_date = run.get("logical_date")
     if version == "v1" and logical_date is None:
@@ -182,6 +232,27 @@ def parse_run_list(data: Any, version: str) -> tuple[list[DagRun], int]:
     return [parse_dag_run(run, version) for run in runs], total
 
 
+def parse_run_page(
+    data: Any, version: str, on_unreadable: Callable[[BadResponse], None] | None = None
+) -> tuple[list[DagRun | None], int]:
+    """Like parse_run_list, each run on its own: with ``on_unreadable``, a run that cannot be
+    read is passed to it as a BadResponse (naming the run) and is None in the page, so the
+    page keeps its length (offsets) and the other runs are kept."""
+    items, total = _page(data, "dag_runs", "a run list")
+    runs: list[DagRun | None] = []
+    for item in items:
+        try:
+            runs.append(parse_dag_run(item, version))
+        except BadResponse as exc:
+            if on_unreadable is None:
+                raise
+            ids = [item.get(key) if isinstance(item, Mapping) else None for key in ("dag_id", "dag_run_id")]
+            name = "/".join(str(part)[:250] for part in ids if isinstance(part, str)) or "a run"
+            on_unreadable(BadResponse(f"Airflow listed {name}, which cannot be read: {exc.detail}"))
+            runs.append(None)
+    return runs, total
+
+
 def trigger_body(run_id: str, conf: Mapping[str, Any], note: str | None, version: str) -> dict[str, Any]:
     """The JSON body that starts a run with our own run id."""
     body: dict[str, Any] = {"dag_run_id": run_id, "conf": dict(conf)}
@@ -216,7 +287,10 @@ def follow_pages(
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def parse_task_instance(data: Any) -> TaskInstance:

@@ -106,4 +106,5 @@ class RestTransport(ApiTransport):
         version = self.api_version()
         params = self._listing_params(query, version)
         dag_id = query.dag_ids[0] if query.dag_ids else "~"
-        yield from distinct(self._listed_runs(dag_id, params, query.limit, version), query.limit)
+        runs = self._listed_runs(dag_id, params, query.limit, version, query.on_unreadable)
+        yield from distinct(runs, query.limit)

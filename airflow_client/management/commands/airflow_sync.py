@@ -41,4 +41,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(str(report))
         if report.all_failed:
-            raise CommandError(f"Airflow could not be reached: {', '.join(report.failed_environments)}.")
+            refused = list(report.auth_failed_environments)
+            unreached = [alias for alias in report.failed_environments if alias not in refused]
+            reasons = [f"Airflow refused the credentials: {', '.join(refused)}."] if refused else []
+            reasons += [f"Airflow could not be reached: {', '.join(unreached)}."] if unreached else []
+            raise CommandError(" ".join(reasons))
