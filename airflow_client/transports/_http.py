@@ -32,6 +32,7 @@ from airflow_client.exceptions import (
     ConfigurationError,
 )
 from airflow_client.transports.api import configured_version
+from airflow_client.transports.base import option_retries, option_text, option_timeout
 from airflow_client.transports.payloads import error_for_status
 from airflow_client.transports.retries import NotSent, with_retries
 
@@ -96,14 +97,15 @@ class ApiSession:
 
     def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
         self.alias = alias
-        self.base_url = str(options.get("BASE_URL") or "").rstrip("/")
-        self.timeout = float(options.get("TIMEOUT") or 10.0)
-        self.retries = max(0, int(options.get("RETRIES") or 0))
+        # Options of the wrong type fall back to their defaults (the system checks report them).
+        self.base_url = option_text(options, "BASE_URL").rstrip("/")
+        self.timeout = option_timeout(options)
+        self.retries = option_retries(options)
         verify = options.get("VERIFY", True)
-        self._verify: bool | str = verify if isinstance(verify, str) and verify else bool(verify)
-        self._username = str(options.get("USERNAME") or "")
-        self._password = str(options.get("PASSWORD") or "")
-        self._static_token = str(options.get("TOKEN") or "")
+        self._verify: bool | str = verify if isinstance(verify, (bool, str)) and verify != "" else True
+        self._username = option_text(options, "USERNAME")
+        self._password = option_text(options, "PASSWORD")
+        self._static_token = option_text(options, "TOKEN")
         self._options = options
         #: how to wait between attempts; tests replace it to run instantly.
         self.sleep: Callable[[float], None] = time.sleep
@@ -129,9 +131,15 @@ class ApiSession:
                     # httpx sends no Referer; Airflow 3 would record a run started with one
                     # as triggered from its UI. Redirects are not followed: a redirect means
                     # a wrong BASE_URL, better reported than silently re-sent.
+                    try:
+                        context = _ssl_context(self._verify)
+                    except (OSError, ssl.SSLError) as exc:
+                        raise ConfigurationError(
+                            f"Airflow environment {self.alias!r}: cannot load VERIFY's CA bundle: {exc}"
+                        ) from exc
                     self._client = httpx.Client(
                         timeout=self.timeout,
-                        verify=_ssl_context(self._verify),
+                        verify=context,
                         follow_redirects=False,
                         headers={"Accept": "application/json", "User-Agent": "django-airflow-client"},
                     )
