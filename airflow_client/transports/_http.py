@@ -152,6 +152,33 @@ class ApiSession:
                 self._client.close()
                 self._client = None
 
+    def _receive(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request and its whole answer; the body must arrive within TIMEOUT of the headers.
+
+        httpx's read timeout is per read: a server trickling its body a byte at a
+        time would hold the caller (a page, a sync) for as long as it likes.
+        """
+        client = self._http()
+        request = client.build_request(method, url, **kwargs)
+        response = client.send(request, stream=True)
+        try:
+            deadline = time.monotonic() + self.timeout
+            chunks = []
+            for chunk in response.iter_raw():
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("The answer's body arrived too slowly.", request=request)
+        finally:
+            response.close()
+        # The raw (still encoded) body, decoded once when read, as httpx would have.
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=b"".join(chunks),
+            request=request,
+            extensions=response.extensions,
+        )
+
     def _send(
         self,
         method: str,
@@ -171,7 +198,7 @@ class ApiSession:
 
         def attempt() -> httpx.Response:
             try:
-                response = self._http().request(method, url, **kwargs)
+                response = self._receive(method, url, **kwargs)
             except httpx.TimeoutException as exc:
                 raise AirflowTimeout(
                     f"Airflow ({self.alias}) did not answer within {self.timeout:g} s."
