@@ -6,6 +6,7 @@ Every id is listed in the README. Each transport checks its own options
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Mapping
@@ -33,7 +34,12 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
     errors += _check_environments()
     for name in ("AIRFLOW_REFRESH_INTERVAL", "AIRFLOW_POLL_INTERVAL"):
         value = raw(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value < 0
+        ):
             errors.append(
                 _error(11, f"{name} must be a number of seconds >= 0, not {value!r}.", f"Set {name} = 5.")
             )

@@ -7,6 +7,7 @@ The result is cached and reset when Django's ``setting_changed`` fires, so
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -75,19 +76,49 @@ def environment(options: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _seconds(name: str, *, positive: bool = False) -> float:
+    """A number of seconds; the default when the setting is of the wrong type (check E011)."""
+    value = raw(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return float(DEFAULTS[name])
+    if value < 0 or (positive and value == 0):
+        return float(DEFAULTS[name])
+    return float(value)
+
+
+def _max_conf_bytes() -> int:
+    value = raw("AIRFLOW_MAX_CONF_BYTES")
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return int(DEFAULTS["AIRFLOW_MAX_CONF_BYTES"])
+    return value
+
+
 @functools.cache
 def get_settings() -> Settings:
+    """The settings, each of the wrong type replaced by its default.
+
+    Checks run after apps load, and a view must not fail because of a setting
+    the checks report (E011-E016): here a wrong value falls back to its default.
+    """
     envs = raw("AIRFLOW_ENVIRONMENTS")
     if not isinstance(envs, Mapping):
         envs = {}
+    preserve = raw("AIRFLOW_PRESERVE_JOB_TRIGGER")
+    secret = raw("AIRFLOW_EVENTS_SECRET")
+    prefix = raw("AIRFLOW_RUN_ID_PREFIX")
     return Settings(
-        environments={alias: environment(opts) for alias, opts in envs.items() if isinstance(opts, Mapping)},
-        preserve_job_trigger=bool(raw("AIRFLOW_PRESERVE_JOB_TRIGGER")),
-        refresh_interval=float(raw("AIRFLOW_REFRESH_INTERVAL")),
-        poll_interval=float(raw("AIRFLOW_POLL_INTERVAL")),
-        events_secret=raw("AIRFLOW_EVENTS_SECRET") or None,
-        run_id_prefix=str(raw("AIRFLOW_RUN_ID_PREFIX")),
-        max_conf_bytes=int(raw("AIRFLOW_MAX_CONF_BYTES")),
+        environments={
+            str(alias): environment(opts) for alias, opts in envs.items() if isinstance(opts, Mapping)
+        },
+        preserve_job_trigger=preserve
+        if isinstance(preserve, bool)
+        else DEFAULTS["AIRFLOW_PRESERVE_JOB_TRIGGER"],
+        refresh_interval=_seconds("AIRFLOW_REFRESH_INTERVAL"),
+        poll_interval=_seconds("AIRFLOW_POLL_INTERVAL", positive=True),
+        # A secret of the wrong type turns the events endpoint off (E014) rather than on.
+        events_secret=secret if isinstance(secret, str) and len(secret) >= 16 else None,
+        run_id_prefix=prefix if isinstance(prefix, str) and prefix else DEFAULTS["AIRFLOW_RUN_ID_PREFIX"],
+        max_conf_bytes=_max_conf_bytes(),
     )
 
 

@@ -66,6 +66,7 @@ ENVIRONMENT_ERRORS = {
     "USERNAME": "u",  # E007: a token and a username
     "TIMEOUT": 0,  # E010
     "RETRIES": -1,  # E017
+    "VERIFY": 7,  # E018
     "TYPO": 1,  # W001
 }
 

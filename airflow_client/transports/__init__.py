@@ -21,6 +21,8 @@ _instances: dict[str, Transport] = {}
 
 def transport_class(name: str) -> type[Transport]:
     """The class for a TRANSPORT value: "rest", "mwaa", "fake" or a dotted path."""
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"TRANSPORT must be 'rest', 'mwaa', 'fake' or a dotted path, not {name!r}.")
     path = TRANSPORT_ALIASES.get(name, name)
     try:
         cls = import_string(path)

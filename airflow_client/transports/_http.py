@@ -32,6 +32,7 @@ from airflow_client.exceptions import (
     ConfigurationError,
 )
 from airflow_client.transports.api import configured_version
+from airflow_client.transports.base import option_retries, option_text, option_timeout
 from airflow_client.transports.payloads import error_for_status, loads
 from airflow_client.transports.retries import NotSent, with_retries
 
@@ -96,14 +97,15 @@ class ApiSession:
 
     def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
         self.alias = alias
-        self.base_url = str(options.get("BASE_URL") or "").rstrip("/")
-        self.timeout = float(options.get("TIMEOUT") or 10.0)
-        self.retries = max(0, int(options.get("RETRIES") or 0))
+        # Options of the wrong type fall back to their defaults (the system checks report them).
+        self.base_url = option_text(options, "BASE_URL").rstrip("/")
+        self.timeout = option_timeout(options)
+        self.retries = option_retries(options)
         verify = options.get("VERIFY", True)
-        self._verify: bool | str = verify if isinstance(verify, str) and verify else bool(verify)
-        self._username = str(options.get("USERNAME") or "")
-        self._password = str(options.get("PASSWORD") or "")
-        self._static_token = str(options.get("TOKEN") or "")
+        self._verify: bool | str = verify if isinstance(verify, (bool, str)) and verify != "" else True
+        self._username = option_text(options, "USERNAME")
+        self._password = option_text(options, "PASSWORD")
+        self._static_token = option_text(options, "TOKEN")
         self._options = options
         #: how to wait between attempts; tests replace it to run instantly.
         self.sleep: Callable[[float], None] = time.sleep
@@ -129,9 +131,15 @@ class ApiSession:
                     # httpx sends no Referer; Airflow 3 would record a run started with one
                     # as triggered from its UI. Redirects are not followed: a redirect means
                     # a wrong BASE_URL, better reported than silently re-sent.
+                    try:
+                        context = _ssl_context(self._verify)
+                    except (OSError, ssl.SSLError) as exc:
+                        raise ConfigurationError(
+                            f"Airflow environment {self.alias!r}: cannot load VERIFY's CA bundle: {exc}"
+                        ) from exc
                     self._client = httpx.Client(
                         timeout=self.timeout,
-                        verify=_ssl_context(self._verify),
+                        verify=context,
                         follow_redirects=False,
                         headers={"Accept": "application/json", "User-Agent": "django-airflow-client"},
                     )
@@ -143,6 +151,33 @@ class ApiSession:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+    def _receive(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request and its whole answer; the body must arrive within TIMEOUT of the headers.
+
+        httpx's read timeout is per read: a server trickling its body a byte at a
+        time would hold the caller (a page, a sync) for as long as it likes.
+        """
+        client = self._http()
+        request = client.build_request(method, url, **kwargs)
+        response = client.send(request, stream=True)
+        try:
+            deadline = time.monotonic() + self.timeout
+            chunks = []
+            for chunk in response.iter_raw():
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("The answer's body arrived too slowly.", request=request)
+        finally:
+            response.close()
+        # The raw (still encoded) body, decoded once when read, as httpx would have.
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=b"".join(chunks),
+            request=request,
+            extensions=response.extensions,
+        )
 
     def _send(
         self,
@@ -163,7 +198,7 @@ class ApiSession:
 
         def attempt() -> httpx.Response:
             try:
-                response = self._http().request(method, url, **kwargs)
+                response = self._receive(method, url, **kwargs)
             except httpx.TimeoutException as exc:
                 raise AirflowTimeout(
                     f"Airflow ({self.alias}) did not answer within {self.timeout:g} s."

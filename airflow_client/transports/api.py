@@ -28,6 +28,7 @@ from airflow_client.transports.base import (
     TaskInstance,
     Transport,
     check_error,
+    option_text,
 )
 
 __all__ = ["API_VERSION_CHOICES", "ApiTransport", "configured_version"]
@@ -41,7 +42,9 @@ def configured_version(alias: str, options: Mapping[str, Any]) -> str | None:
 
     Raises ConfigurationError for any other value (system check E006 says so first).
     """
-    value = options.get("API_VERSION") or "auto"
+    value = options.get("API_VERSION")
+    if value is None or value == "":
+        value = "auto"
     if value not in API_VERSION_CHOICES:
         raise ConfigurationError(
             f"API_VERSION of Airflow environment {alias!r} is {value!r}: use 'auto', 'v1' or 'v2'."
@@ -108,7 +111,7 @@ class ApiTransport(Transport):
     def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
         super().__init__(alias, options)
         #: where browsers are linked to (conf.environment() fills it from BASE_URL).
-        self.ui_url = str(options.get("UI_URL") or "")
+        self.ui_url = option_text(options, "UI_URL")
         self._probe_lock = threading.Lock()
         self._probe_failed_at: float | None = None
 

@@ -7,6 +7,8 @@ dataclasses and the exceptions in :mod:`airflow_client.exceptions`.
 from __future__ import annotations
 
 import abc
+import math
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -110,8 +112,87 @@ def check_error(number: int, message: str, hint: str) -> checks.Error:
 def is_http_url(value: Any) -> bool:
     if not isinstance(value, str):
         return False
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://[": an unclosed IPv6 bracket
+        return False
     return parts.scheme in {"http", "https"} and bool(parts.netloc)
+
+
+#: Environment options that are text (None: not set).
+TEXT_OPTIONS = (
+    "BASE_URL",
+    "UI_URL",
+    "USERNAME",
+    "PASSWORD",
+    "TOKEN",
+    "ENV_NAME",
+    "REGION",
+    "SESSION_FACTORY",
+)
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def option_text(options: Mapping[str, Any], key: str) -> str:
+    """A text option, or "" when it is not text (system check E018 reports it)."""
+    value = options.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def option_timeout(options: Mapping[str, Any]) -> float:
+    """TIMEOUT in seconds, or the default when it is not a positive number (E010)."""
+    value: Any = options.get("TIMEOUT")
+    return float(value) if _is_number(value) and value > 0 else float(ENVIRONMENT_DEFAULTS["TIMEOUT"])
+
+
+def option_retries(options: Mapping[str, Any]) -> int:
+    """RETRIES (0 when not set), or the default when it is not an integer >= 0 (E017)."""
+    value = options.get("RETRIES")
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return int(ENVIRONMENT_DEFAULTS["RETRIES"])
+    return value
+
+
+def _check_option_types(where: str, options: Mapping[str, Any]) -> list[checks.CheckMessage]:
+    """E018: options of the wrong type (text that is not text, VERIFY, OPTIONS)."""
+    errors: list[checks.CheckMessage] = []
+    for key in TEXT_OPTIONS:
+        value = options.get(key)
+        if value is not None and not isinstance(value, str):
+            errors.append(
+                check_error(
+                    18, f"{where}[{key!r}] must be a string, not {type(value).__name__}.", "See the README."
+                )
+            )
+    verify = options.get("VERIFY", True)
+    if isinstance(verify, str):
+        if not verify or not os.path.exists(verify):
+            errors.append(
+                check_error(
+                    18,
+                    f"{where}['VERIFY'] is {verify!r}: no such CA bundle file or certificate folder.",
+                    "VERIFY is True, False or the path of a CA bundle.",
+                )
+            )
+    elif not isinstance(verify, bool):
+        errors.append(
+            check_error(
+                18,
+                f"{where}['VERIFY'] must be True, False or a CA bundle path, not {type(verify).__name__}.",
+                "Default: True.",
+            )
+        )
+    extra = options.get("OPTIONS")
+    if extra is not None and not isinstance(extra, Mapping):
+        errors.append(
+            check_error(18, f"{where}['OPTIONS'] must be a dict, not {type(extra).__name__}.", "Default: {}.")
+        )
+    return errors
 
 
 class Transport(abc.ABC):
@@ -139,7 +220,7 @@ class Transport(abc.ABC):
                 )
             )
         timeout = options.get("TIMEOUT", ENVIRONMENT_DEFAULTS["TIMEOUT"])
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        if not _is_number(timeout) or timeout <= 0:
             errors.append(
                 check_error(
                     10,
@@ -154,7 +235,7 @@ class Transport(abc.ABC):
                     17, f"{where}['RETRIES'] must be an integer >= 0, not {retries!r}.", "Default: 2."
                 )
             )
-        return errors
+        return errors + _check_option_types(where, options)
 
     def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
         self.alias = alias

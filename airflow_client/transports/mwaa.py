@@ -37,7 +37,15 @@ from airflow_client.exceptions import (
 )
 from airflow_client.transports import payloads
 from airflow_client.transports.api import ApiTransport, configured_version, distinct, readable
-from airflow_client.transports.base import Capabilities, DagRun, RunQuery, check_error
+from airflow_client.transports.base import (
+    Capabilities,
+    DagRun,
+    RunQuery,
+    check_error,
+    option_retries,
+    option_text,
+    option_timeout,
+)
 from airflow_client.transports.retries import with_retries
 
 if TYPE_CHECKING:
@@ -103,7 +111,7 @@ class MwaaTransport(ApiTransport):
 
     def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
         super().__init__(alias, options)
-        self.env_name = str(options.get("ENV_NAME") or "")
+        self.env_name = option_text(options, "ENV_NAME")
         if not self.env_name:
             raise ConfigurationError(f"Airflow environment {alias!r} uses MWAA but sets no ENV_NAME.")
         self._version: str | None = configured_version(alias, options)
@@ -128,7 +136,7 @@ class MwaaTransport(ApiTransport):
                         f"Airflow environment {self.alias!r} uses MWAA, which needs boto3: "
                         "pip install 'django-airflow-client[mwaa]'."
                     ) from exc
-                factory_path = str(self.options.get("SESSION_FACTORY") or "")
+                factory_path = option_text(self.options, "SESSION_FACTORY")
                 if factory_path:
                     try:
                         factory = import_string(factory_path)
@@ -139,7 +147,7 @@ class MwaaTransport(ApiTransport):
                     session = factory()
                 else:
                     session = boto3.Session()
-                timeout = float(self.options.get("TIMEOUT") or 10.0)
+                timeout = option_timeout(self.options)
                 # boto3 must not retry on its own: a retried trigger could start a run twice.
                 # Reads are retried by _call, which knows which calls are safe to repeat.
                 config = botocore.config.Config(
@@ -147,7 +155,7 @@ class MwaaTransport(ApiTransport):
                 )
                 try:
                     self._client_instance = session.client(
-                        "mwaa", region_name=str(self.options.get("REGION") or "") or None, config=config
+                        "mwaa", region_name=option_text(self.options, "REGION") or None, config=config
                     )
                 except botocore.exceptions.NoRegionError as exc:
                     raise ConfigurationError(
@@ -193,7 +201,7 @@ class MwaaTransport(ApiTransport):
         if body is not None:
             request["Body"] = dict(body)
         if retries is None:
-            retries = int(self.options.get("RETRIES") or 0)
+            retries = option_retries(self.options)
 
         def attempt() -> Any:
             try:

@@ -368,8 +368,11 @@ def _v1_token_finished(token: str) -> bool:
 def _v2_lines(content: Any) -> list[LogLine]:
     if isinstance(content, str):
         return [LogLine(text=line) for line in content.splitlines()]
-    if not isinstance(content, list):
+    if content is None:
         return []
+    if not isinstance(content, list):
+        # Not "an empty log": Airflow answered something else than a log.
+        raise BadResponse(f"Airflow's log answer holds {type(content).__name__} instead of lines.")
     lines: list[LogLine] = []
     for item in content:
         if isinstance(item, str):
