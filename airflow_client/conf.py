@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "AIRFLOW_EVENTS_SECRET": None,
     "AIRFLOW_RUN_ID_PREFIX": "dj",
     "AIRFLOW_MAX_CONF_BYTES": 64 * 1024,
+    "AIRFLOW_MAX_LOG_BYTES": 2_000_000,
 }
 
 #: Defaults of each AIRFLOW_ENVIRONMENTS entry.
@@ -60,6 +61,7 @@ class Settings:
     events_secret: str | None
     run_id_prefix: str
     max_conf_bytes: int
+    max_log_bytes: int = DEFAULTS["AIRFLOW_MAX_LOG_BYTES"]
 
 
 def raw(name: str) -> Any:
@@ -87,7 +89,16 @@ def get_settings() -> Settings:
         events_secret=raw("AIRFLOW_EVENTS_SECRET") or None,
         run_id_prefix=str(raw("AIRFLOW_RUN_ID_PREFIX")),
         max_conf_bytes=int(raw("AIRFLOW_MAX_CONF_BYTES")),
+        max_log_bytes=_positive_int("AIRFLOW_MAX_LOG_BYTES"),
     )
+
+
+def _positive_int(name: str) -> int:
+    """A positive integer setting, or its default when it is not one (system checks say so)."""
+    value = raw(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return int(DEFAULTS[name])
+    return value
 
 
 @receiver(setting_changed)
