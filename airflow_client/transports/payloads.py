@@ -455,7 +455,8 @@ def parse_log_prefix(text: str, version: str) -> LogChunk:
         except (ValueError, RecursionError):
             pass
     if version == "v1":
-        lines = [_v1_line(line) for line in _partial_v1_text(content or "").splitlines()]
+        text = _partial_v1_text(content) if isinstance(content, str) else ""
+        lines = [_v1_line(line) for line in text.splitlines()]
     else:
         try:
             lines = _v2_lines(content)
