@@ -301,3 +301,23 @@ def test_dot_segments_do_not_collapse_the_path(httpx_mock: HTTPXMock, segment: s
     assert payloads.api_segment(segment) == escaped
     assert "/.." not in payloads.log_url("https://ui", "..", "..", "..", "v2")
     assert payloads.api_segment("a.b") == "a.b"  # only whole dot segments are escaped
+
+
+def test_a_body_trickling_slower_than_the_deadline_is_a_timeout(httpx_mock: HTTPXMock) -> None:
+    import time
+
+    from pytest_httpx import IteratorStream
+
+    from airflow_client.exceptions import AirflowTimeout
+
+    def trickle() -> Any:
+        for _ in range(50):
+            time.sleep(0.02)
+            yield b" "
+
+    httpx_mock.add_response(url=any_query(api_url("v2", "/dags/etl")), stream=IteratorStream(trickle()))
+    transport = make_transport("v2", USERNAME="", PASSWORD="", TOKEN="static-token-1234", TIMEOUT=0.1)
+    started = time.monotonic()
+    with pytest.raises(AirflowTimeout, match="did not finish its answer"):
+        transport.get_dag("etl")
+    assert time.monotonic() - started < 0.6  # 3 x TIMEOUT, not the 1 s the whole body takes
