@@ -81,6 +81,15 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
                 f"Default: {DEFAULTS['AIRFLOW_MAX_CONF_BYTES']}.",
             )
         )
+    max_log = raw("AIRFLOW_MAX_LOG_BYTES")
+    if isinstance(max_log, bool) or not isinstance(max_log, int) or max_log <= 0:
+        errors.append(
+            _error(
+                19,
+                f"AIRFLOW_MAX_LOG_BYTES must be a positive integer (bytes), not {max_log!r}.",
+                f"Default: {DEFAULTS['AIRFLOW_MAX_LOG_BYTES']}.",
+            )
+        )
     return errors
 
 

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "AIRFLOW_EVENTS_SECRET": None,
     "AIRFLOW_RUN_ID_PREFIX": "dj",
     "AIRFLOW_MAX_CONF_BYTES": 64 * 1024,
+    "AIRFLOW_MAX_LOG_BYTES": 2_000_000,
 }
 
 #: Defaults of each AIRFLOW_ENVIRONMENTS entry.
@@ -62,6 +63,7 @@ class Settings:
     events_secret: str | None
     run_id_prefix: str
     max_conf_bytes: int
+    max_log_bytes: int = DEFAULTS["AIRFLOW_MAX_LOG_BYTES"]
 
 
 def raw(name: str) -> Any:
@@ -84,13 +86,6 @@ def _seconds(name: str, *, positive: bool = False) -> float:
     if value < 0 or (positive and value == 0):
         return float(DEFAULTS[name])
     return float(value)
-
-
-def _max_conf_bytes() -> int:
-    value = raw("AIRFLOW_MAX_CONF_BYTES")
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        return int(DEFAULTS["AIRFLOW_MAX_CONF_BYTES"])
-    return value
 
 
 @functools.cache
@@ -118,8 +113,17 @@ def get_settings() -> Settings:
         # A secret of the wrong type turns the events endpoint off (E014) rather than on.
         events_secret=secret if isinstance(secret, str) and len(secret) >= 16 else None,
         run_id_prefix=prefix if isinstance(prefix, str) and prefix else DEFAULTS["AIRFLOW_RUN_ID_PREFIX"],
-        max_conf_bytes=_max_conf_bytes(),
+        max_conf_bytes=_positive_int("AIRFLOW_MAX_CONF_BYTES"),
+        max_log_bytes=_positive_int("AIRFLOW_MAX_LOG_BYTES"),
     )
+
+
+def _positive_int(name: str) -> int:
+    """A positive integer setting, or its default when it is not one (system checks say so)."""
+    value = raw(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return int(DEFAULTS[name])
+    return value
 
 
 @receiver(setting_changed)

@@ -39,6 +39,12 @@ from airflow_client.tables import JobRunTable, annotate_for_sorting, csv_respons
 from airflow_client.widget import Widget, confirm_question, look_up, poll, safe_next, unchanged
 
 VIEW_PERMISSION = "airflow_client.view_jobrun"
+#: Most log lines on one page of the log viewer; "load more" shows the next ones.
+LOG_LINES_PER_PAGE = 1000
+#: Most tries of one task listed on the run detail (the latest ones).
+MAX_TRIES_SHOWN = 100
+#: No try above this is asked of Airflow (Airflow would have to have retried a task this often).
+MAX_TRY_NUMBER = 10_000
 
 _V = TypeVar("_V", bound=Callable[..., HttpResponseBase])
 
@@ -249,12 +255,15 @@ def _task_row(run: JobRun, task: Any) -> dict[str, Any]:
             "airflow_url": refreshing.log_url(run, task.task_id, number, task.map_index),
             "dom_id": f"ac-log-{run.pk}-{task.task_id}-{task.map_index}-{number}".replace(".", "-"),
         }
-        for number in range(1, max(task.try_number, 1) + 1)
+        # Airflow's word bounds the tries, and a sane maximum bounds Airflow's word.
+        for number in range(max(1, task.try_number - MAX_TRIES_SHOWN + 1), max(task.try_number, 1) + 1)
     ]
     return {"task": task, "tries": tries}
 
 
-def _log_url(run: JobRun, task_id: str, try_number: int, map_index: int, token: str | None = None) -> str:
+def _log_url(
+    run: JobRun, task_id: str, try_number: int, map_index: int, token: str | None = None, skip: int = 0
+) -> str:
     url = reverse(
         "airflow_client:run_log", kwargs={"pk": run.pk, "task_id": task_id, "try_number": try_number}
     )
@@ -263,30 +272,57 @@ def _log_url(run: JobRun, task_id: str, try_number: int, map_index: int, token: 
         query["map_index"] = map_index
     if token:
         query["token"] = token
+    if skip:
+        query["skip"] = skip
     return f"{url}?{urlencode(query)}" if query else url
+
+
+def _query_int(request: HttpRequest, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high], or 404."""
+    try:
+        value = int(request.GET.get(name, default))
+    except ValueError:
+        raise Http404(gettext("No such task instance.")) from None
+    if not low <= value <= high:
+        raise Http404(gettext("No such task instance."))
+    return value
 
 
 @_guarded
 @require_GET
 def run_log(request: HttpRequest, pk: int, task_id: str, try_number: int) -> HttpResponse:
-    """One chunk of a task try's log; "load more" asks again with the continuation token."""
+    """One page of a task try's log; "load more" continues where the page stopped.
+
+    Airflow answers a log in chunks (a continuation token leads to the next), and
+    a chunk is read up to AIRFLOW_MAX_LOG_BYTES. A page shows at most
+    LOG_LINES_PER_PAGE lines of a chunk: ``skip`` says how many of the chunk's
+    lines earlier pages showed (the chunk is asked again with the same token).
+    """
     run = get_object_or_404(JobRun, pk=pk)
-    try:
-        map_index = int(request.GET.get("map_index", -1))
-    except ValueError:
-        raise Http404(gettext("No such task instance.")) from None
+    map_index = _query_int(request, "map_index", -1, -1, 2**31 - 1)
+    skip = _query_int(request, "skip", 0, 0, 10**9)
     token = request.GET.get("token") or None
     log_error = ""
     lines: tuple[Any, ...] = ()
     more_url = ""
-    try:
-        chunk = refreshing.task_log(run, task_id, try_number, map_index=map_index, continuation_token=token)
-    except AirflowClientError as exc:
-        log_error = str(exc)
+    truncated_url = ""
+    if not 1 <= try_number <= MAX_TRY_NUMBER:
+        log_error = gettext("Airflow has no try %(number)s of this task.") % {"number": try_number}
     else:
-        lines = chunk.lines
-        if chunk.continuation_token and chunk.lines:
-            more_url = _log_url(run, task_id, try_number, map_index, chunk.continuation_token)
+        try:
+            chunk = refreshing.task_log(
+                run, task_id, try_number, map_index=map_index, continuation_token=token
+            )
+        except AirflowClientError as exc:
+            log_error = str(exc)
+        else:
+            lines = chunk.lines[skip : skip + LOG_LINES_PER_PAGE]
+            if skip + LOG_LINES_PER_PAGE < len(chunk.lines):
+                more_url = _log_url(run, task_id, try_number, map_index, token, skip + LOG_LINES_PER_PAGE)
+            elif chunk.truncated:
+                truncated_url = refreshing.log_url(run, task_id, try_number, map_index)
+            elif chunk.continuation_token and chunk.lines:
+                more_url = _log_url(run, task_id, try_number, map_index, chunk.continuation_token)
     context = {
         "run": run,
         "task_id": task_id,
@@ -294,8 +330,9 @@ def run_log(request: HttpRequest, pk: int, task_id: str, try_number: int) -> Htt
         "map_index": map_index,
         "lines": lines,
         "more_url": more_url,
+        "truncated_url": truncated_url,
         "log_error": log_error,
-        "continued": token is not None,
+        "continued": token is not None or skip > 0,
     }
     template = "airflow_client/run_log.html"
     return render(request, f"{template}#log" if _wants_partial(request) else template, context)

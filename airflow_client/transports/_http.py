@@ -19,21 +19,26 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import certifi
 import httpx
+from django.views.decorators.debug import sensitive_variables
 
 from airflow_client.exceptions import (
+    AirflowError,
     AirflowTimeout,
     AirflowUnavailable,
+    BadRequest,
     BadResponse,
     ConfigurationError,
 )
 from airflow_client.transports.api import configured_version
 from airflow_client.transports.base import option_retries, option_text, option_timeout
-from airflow_client.transports.payloads import error_for_status, loads
+from airflow_client.transports.payloads import error_for_status, loads, scrub
 from airflow_client.transports.retries import NotSent, with_retries
 
 __all__ = ["ApiSession"]
@@ -42,6 +47,56 @@ __all__ = ["ApiSession"]
 BACKOFF_SECONDS = 0.2
 #: A fetched token is replaced this long before its ``exp`` (clock skew, slow requests).
 TOKEN_MARGIN_SECONDS = 60.0
+#: The largest answer read for anything but a log (a page of 100 runs with large confs fits);
+#: a larger one is a BadResponse, read no further. Logs have AIRFLOW_MAX_LOG_BYTES.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+#: An answer must arrive whole within this many TIMEOUTs (a server trickling its body).
+READ_DEADLINE_TIMEOUTS = 3
+#: Shorter credentials are not hidden in error texts (see ApiSession._secrets).
+MIN_SECRET_LENGTH = 4
+#: The most of an error body's text kept on the exception (a proxy's HTML page, say).
+MAX_ERROR_TEXT = 10_000
+
+
+class _Hidden(dict):  # type: ignore[type-arg]
+    """Headers or a body holding credentials: sent as they are, never shown in a report."""
+
+    def __repr__(self) -> str:
+        return "{...credentials hidden...}"
+
+
+class _Secret(str):
+    """A credential: a str to httpx, stars in a traceback's variables (even with DEBUG)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'********************'"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Airflow's answer, read (up to a size limit) and closed."""
+
+    status_code: int
+    content: bytes
+    #: the body was larger than the limit and ``content`` is its beginning.
+    truncated: bool = False
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The decoded body; ValueError for anything that is not JSON (nesting too deep included)."""
+        try:
+            return loads(self.content)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def _jwt_expiry(token: str) -> float | None:
@@ -80,12 +135,12 @@ def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=verify)
 
 
-def _body(response: httpx.Response) -> Any:
-    """An error answer's body: its JSON when it has some, else its text."""
+def _body(response: Answer) -> Any:
+    """An error answer's body: its JSON when it has some, else (the beginning of) its text."""
     try:
         return response.json()
     except ValueError:
-        return response.text
+        return response.text[:MAX_ERROR_TEXT]
 
 
 def _retryable(status_code: int) -> bool:
@@ -152,33 +207,7 @@ class ApiSession:
                 self._client.close()
                 self._client = None
 
-    def _receive(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """One request and its whole answer; the body must arrive within TIMEOUT of the headers.
-
-        httpx's read timeout is per read: a server trickling its body a byte at a
-        time would hold the caller (a page, a sync) for as long as it likes.
-        """
-        client = self._http()
-        request = client.build_request(method, url, **kwargs)
-        response = client.send(request, stream=True)
-        try:
-            deadline = time.monotonic() + self.timeout
-            chunks = []
-            for chunk in response.iter_raw():
-                chunks.append(chunk)
-                if time.monotonic() > deadline:
-                    raise httpx.ReadTimeout("The answer's body arrived too slowly.", request=request)
-        finally:
-            response.close()
-        # The raw (still encoded) body, decoded once when read, as httpx would have.
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            content=b"".join(chunks),
-            request=request,
-            extensions=response.extensions,
-        )
-
+    @sensitive_variables("kwargs")
     def _send(
         self,
         method: str,
@@ -186,19 +215,36 @@ class ApiSession:
         *,
         retries: int | None = None,
         action: str = "",
+        max_bytes: int = 0,
         **kwargs: Any,
-    ) -> httpx.Response:
+    ) -> Answer:
         """One request, retried (see :mod:`.retries`) where that cannot do harm.
 
         GETs are retried on connection errors, 429 and 5xx; other methods only
         when the connection could not even be opened (Airflow never saw them).
         A GET's last 429/5xx is raised (``action`` prefixes its message); other
         answers are returned, whatever their status.
-        """
 
-        def attempt() -> httpx.Response:
+        The body is streamed and read up to ``max_bytes`` (default
+        MAX_ANSWER_BYTES): a longer one comes back ``truncated``. The whole
+        answer must arrive within READ_DEADLINE_TIMEOUTS x TIMEOUT.
+        """
+        limit = max_bytes or MAX_ANSWER_BYTES
+
+        @sensitive_variables("kwargs", "request")
+        def attempt() -> Answer:
+            client = self._http()
             try:
-                response = self._receive(method, url, **kwargs)
+                request = client.build_request(method, url, **kwargs)
+            except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+                # e.g. a URL longer than httpx builds (a 70,000-character token).
+                raise BadRequest(f"Cannot send this request to Airflow ({self.alias}): {exc}"[:500]) from exc
+            try:
+                response = client.send(request, stream=True)
+                try:
+                    answer = self._read(response, limit)
+                finally:
+                    response.close()
             except httpx.TimeoutException as exc:
                 raise AirflowTimeout(
                     f"Airflow ({self.alias}) did not answer within {self.timeout:g} s."
@@ -207,9 +253,9 @@ class ApiSession:
                 raise NotSent(f"Cannot reach Airflow ({self.alias}): {exc}") from exc
             except httpx.HTTPError as exc:
                 raise AirflowUnavailable(f"Lost the connection to Airflow ({self.alias}): {exc}") from exc
-            if method == "GET" and _retryable(response.status_code):
-                raise error_for_status(response.status_code, _body(response), action=action)
-            return response
+            if method == "GET" and _retryable(answer.status_code):
+                raise error_for_status(answer.status_code, _body(answer), action=action)
+            return answer
 
         return with_retries(
             attempt,
@@ -218,6 +264,54 @@ class ApiSession:
             pause=BACKOFF_SECONDS,
             sleep=self.sleep,
         )
+
+    def _read(self, response: httpx.Response, limit: int) -> Answer:
+        """``response``'s body, up to ``limit`` bytes, within the read deadline."""
+        deadline = time.monotonic() + READ_DEADLINE_TIMEOUTS * self.timeout
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                return Answer(response.status_code, b"".join(chunks)[:limit], truncated=True)
+            if time.monotonic() > deadline:
+                raise AirflowTimeout(
+                    f"Airflow ({self.alias}) did not finish its answer within "
+                    f"{READ_DEADLINE_TIMEOUTS * self.timeout:g} s."
+                )
+        return Answer(response.status_code, b"".join(chunks))
+
+    # --- secrets -------------------------------------------------------------------------------
+
+    def _secrets(self) -> list[str]:
+        """Every configured or fetched credential, as an error body could spell it."""
+        values = [self._password, self._static_token, self._token or ""]
+        if self._username and self._password:
+            values.append(base64.b64encode(f"{self._username}:{self._password}".encode()).decode("ascii"))
+        spelled: set[str] = set()
+        for value in values:
+            # Stars for every "t" of a 1-character TOKEN would hide everything else and
+            # protect nothing: so short a credential is no secret.
+            if len(value) >= MIN_SECRET_LENGTH:
+                spelled |= {value, json.dumps(value)[1:-1], quote(value, safe=""), quote_plus(value)}
+        return sorted(spelled, key=len, reverse=True)
+
+    @contextlib.contextmanager
+    def _no_secrets(self) -> Iterator[None]:
+        """Every AirflowError raised inside, with any credential in it replaced by stars.
+
+        Airflow can echo a request in an error (``Rejected request body: {...}``);
+        the detail and body then travel to pages, stored rows and logs.
+        """
+        try:
+            yield
+        except AirflowError as exc:
+            secrets = self._secrets()
+            exc.detail = scrub(exc.detail, secrets)
+            exc.args = tuple(scrub(arg, secrets) for arg in exc.args)
+            exc.body = scrub(exc.body, secrets)
+            raise
 
     # --- API version ---------------------------------------------------------------------------
 
@@ -230,7 +324,7 @@ class ApiSession:
         """ "v1" or "v2": from API_VERSION, or asked once of Airflow and remembered."""
         if self._version is not None:
             return self._version
-        with self._lock:
+        with self._no_secrets(), self._lock:
             if self._version is None:
                 self._version = configured_version(self.alias, self._options) or self._detect(retries)
             return self._version
@@ -255,7 +349,7 @@ class ApiSession:
         )
 
     @staticmethod
-    def _release(response: httpx.Response) -> str | None:
+    def _release(response: Answer) -> str | None:
         # A front end answering 200 with HTML for any path is not Airflow.
         try:
             data = response.json()
@@ -270,17 +364,20 @@ class ApiSession:
     def _fetches_tokens(self) -> bool:
         return not self._static_token and bool(self._username) and self.version() == "v2"
 
+    @sensitive_variables()
     def _credentials(self) -> tuple[dict[str, str], str | None]:
         """The Authorization header to send, and the fetched token it holds (if any)."""
         if self._static_token:
-            return {"Authorization": f"Bearer {self._static_token}"}, None
+            return _Hidden(Authorization=f"Bearer {self._static_token}"), None
         if not self._username:
             return {}, None
         if self.version() == "v1":
-            pair = base64.b64encode(f"{self._username}:{self._password}".encode()).decode("ascii")
-            return {"Authorization": f"Basic {pair}"}, None
+            return _Hidden(
+                Authorization="Basic "
+                + base64.b64encode(f"{self._username}:{self._password}".encode()).decode("ascii")
+            ), None
         token = self._current_token()
-        return {"Authorization": f"Bearer {token}"}, token
+        return _Hidden(Authorization=f"Bearer {token}"), token
 
     def _current_token(self) -> str:
         with self._lock:
@@ -297,11 +394,12 @@ class ApiSession:
             if self._token == token:
                 self._token = None
 
+    @sensitive_variables()
     def _fetch_token(self) -> str:
         response = self._send(
             "POST",
             f"{self.base_url}/auth/token",
-            json={"username": self._username, "password": self._password},
+            json=_Hidden(username=self._username, password=self._password),
         )
         if not response.is_success:
             error = error_for_status(
@@ -317,10 +415,11 @@ class ApiSession:
             raise BadResponse(
                 "Airflow's /auth/token answer holds no access_token.", status_code=response.status_code
             )
-        return token
+        return _Secret(token)
 
     # --- requests ------------------------------------------------------------------------------
 
+    @sensitive_variables("headers", "token", "_token", "kwargs")
     def request(
         self,
         method: str,
@@ -330,8 +429,38 @@ class ApiSession:
         json: Any = None,
     ) -> Any:
         """Call ``/api/{version}{path}`` and return the decoded JSON answer."""
+        with self._no_secrets():
+            answer = self._answer(method, path, params=params, json=json)
+            if answer.truncated:
+                raise BadResponse(
+                    f"Airflow's answer is larger than {MAX_ANSWER_BYTES} bytes: not read further.",
+                    status_code=answer.status_code,
+                )
+            return self._decode(answer)
+
+    def request_prefix(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, max_bytes: int
+    ) -> tuple[Any, bool]:
+        """The decoded JSON answer and False, or, when it is larger than ``max_bytes``, the text
+        of its first ``max_bytes`` (for the caller to read what it can) and True."""
+        with self._no_secrets():
+            answer = self._answer(method, path, params=params, max_bytes=max_bytes)
+            if answer.truncated and answer.is_success:
+                return answer.text, True
+            return self._decode(answer), False
+
+    @sensitive_variables("headers", "token", "_token", "kwargs")
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        max_bytes: int = 0,
+    ) -> Answer:
         url = f"{self.base_url}/api/{self.version()}{path}"
-        kwargs: dict[str, Any] = {"params": params}
+        kwargs: dict[str, Any] = {"params": params, "max_bytes": max_bytes}
         if json is not None:
             kwargs["json"] = json
         headers, token = self._credentials()
@@ -341,14 +470,14 @@ class ApiSession:
             self._forget_token(token)
             headers, _token = self._credentials()
             response = self._send(method, url, headers=headers, **kwargs)
-        return self._decode(response)
+        return response
 
     @staticmethod
-    def _decode(response: httpx.Response) -> Any:
+    def _decode(response: Answer) -> Any:
         if not response.is_success:
             raise error_for_status(response.status_code, _body(response))
         try:
-            return loads(response.content)
+            return response.json()
         except ValueError:
             raise BadResponse(
                 "Airflow answered with something that is not JSON.",

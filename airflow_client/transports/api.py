@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 from django.core import checks
 
-from airflow_client.exceptions import AirflowClientError, ConfigurationError, Conflict, NotFound
+from airflow_client.conf import get_settings
+from airflow_client.exceptions import AirflowClientError, BadRequest, ConfigurationError, Conflict, NotFound
 from airflow_client.transports import payloads
 from airflow_client.transports.base import (
     Capabilities,
@@ -129,6 +130,13 @@ class ApiTransport(Transport):
 
         ``path`` is below the API root (``/dags/...``, without ``/api/v1``).
         """
+
+    def _call_prefix(self, path: str, query: Mapping[str, Any], max_bytes: int) -> tuple[Any, bool]:
+        """A GET's decoded answer and False, or the text of its first ``max_bytes`` and True.
+
+        By default the whole answer (MWAA's are capped at 6 MB by AWS anyway).
+        """
+        return self._call("GET", path, query), False
 
     @abc.abstractmethod
     def api_version(self, *, retries: int | None = None) -> str:
@@ -270,9 +278,18 @@ class ApiTransport(Transport):
         if map_index >= 0 or self.sends_default_map_index:
             query["map_index"] = map_index
         if continuation_token:
+            if len(continuation_token) > payloads.MAX_TOKEN_LENGTH:
+                raise BadRequest(
+                    f"This log continuation token is longer than {payloads.MAX_TOKEN_LENGTH} characters: "
+                    "Airflow never sends one so long."
+                )
             query["token"] = continuation_token
-        # JSON on both versions (v2 refuses text/plain; MWAA only carries JSON).
-        return payloads.parse_log(self._call("GET", path, query), version)
+        # JSON on both versions (v2 refuses text/plain; MWAA only carries JSON). A log can be
+        # huge (Airflow 3 sends it whole): read up to AIRFLOW_MAX_LOG_BYTES of it.
+        data, truncated = self._call_prefix(path, query, get_settings().max_log_bytes)
+        if truncated:
+            return payloads.parse_log_prefix(data, version)
+        return payloads.parse_log(data, version)
 
     # --- links -----------------------------------------------------------------------------------
 

@@ -84,10 +84,16 @@ class LogLine:
 
 @dataclass(frozen=True)
 class LogChunk:
-    """Part of a task try's log; pass ``continuation_token`` back for more."""
+    """Part of a task try's log; pass ``continuation_token`` back for more.
+
+    ``truncated``: the answer was larger than AIRFLOW_MAX_LOG_BYTES and was cut
+    there; ``lines`` are those read before the cut, and the rest can only be
+    read in Airflow's UI.
+    """
 
     lines: tuple[LogLine, ...]
     continuation_token: str | None = None
+    truncated: bool = False
 
 
 @dataclass(frozen=True)

@@ -206,12 +206,16 @@ class MwaaTransport(ApiTransport):
         def attempt() -> Any:
             try:
                 response = client.invoke_rest_api(**request)
+            except RecursionError as exc:  # botocore decoding an answer nested too deeply
+                raise BadResponse("Airflow answered with JSON nested too deeply to read.") from exc
             except Exception as exc:
                 error = self._translate(exc)
                 if error is None:
                     raise
                 raise error from exc
             status = response.get("RestApiStatusCode", 200)
+            if not isinstance(status, int):
+                raise BadResponse(f"MWAA answered with a status that is not a number: {status!r}"[:300])
             if status >= 400:  # InvokeRestApi raises for these; be safe if it ever does not
                 raise payloads.error_for_status(status, response.get("RestApiResponse"))
             return response.get("RestApiResponse")

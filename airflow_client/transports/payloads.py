@@ -44,12 +44,14 @@ __all__ = [
     "parse_dag_run",
     "parse_datetime",
     "parse_log",
+    "parse_log_prefix",
     "parse_run_list",
     "parse_run_page",
     "parse_task_instance",
     "parse_task_instances",
     "query_datetime",
     "run_url",
+    "scrub",
     "trigger_body",
     "version_from_string",
 ]
@@ -61,6 +63,12 @@ MIN_YEAR, MAX_YEAR = 1900, 2200
 
 #: Longest readable detail kept from an error body (bodies can hold whole HTML pages).
 _MAX_DETAIL = 500
+#: Most pages read of one listing (items: MAX_PAGES x page size); an Airflow paging
+#: forever is stopped there.
+MAX_PAGES = 200
+#: Longest log continuation token kept (real ones are a few hundred characters);
+#: a longer one is a BadResponse, never a token cut short.
+MAX_TOKEN_LENGTH = 32 * 1024
 
 _Item = TypeVar("_Item")
 
@@ -178,6 +186,15 @@ def _optional_str(value: Any, limit: int = 250) -> str | None:
     return value[:limit] if isinstance(value, str) and value else None
 
 
+def _continuation_token(value: Any) -> str | None:
+    """A log continuation token, whole: cut short, Airflow could not read it back."""
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) > MAX_TOKEN_LENGTH:
+        raise BadResponse(f"Airflow sent a log continuation token longer than {MAX_TOKEN_LENGTH} characters.")
+    return value
+
+
 # --- DAGs and runs ---------------------------------------------------------------------------
 
 
@@ -265,22 +282,33 @@ def trigger_body(run_id: str, conf: Mapping[str, Any], note: str | None, version
 
 
 def follow_pages(
-    fetch: Callable[[int, int], tuple[Sequence[_Item], int]], limit: int | None, page_size: int
+    fetch: Callable[[int, int], tuple[Sequence[_Item], int]],
+    limit: int | None,
+    page_size: int,
+    max_pages: int = MAX_PAGES,
 ) -> Iterator[_Item]:
     """The items of successive pages, lazily, until ``limit`` items, an empty page or the total.
 
     ``fetch(offset, size)`` returns one page and the ``total_entries`` Airflow
     reports; ``limit`` None reads every page. The total can grow while we page,
-    so an empty page ends the listing too.
+    so an empty page ends the listing too. Airflow is not trusted to page
+    right: a page equal to the previous one (``offset`` ignored) ends the
+    listing, and so does the ``max_pages``-th page.
     """
     offset = 0
-    while limit is None or offset < limit:
+    previous: Sequence[_Item] | None = None
+    for _page_number in range(max_pages):
+        if limit is not None and offset >= limit:
+            return
         size = page_size if limit is None else min(page_size, limit - offset)
         items, total = fetch(offset, size)
+        if previous is not None and list(items) == list(previous):
+            return
         yield from items
         offset += len(items)
         if not items or offset >= total:
             return
+        previous = items
 
 
 # --- task instances and logs -----------------------------------------------------------------
@@ -407,7 +435,7 @@ def parse_log(data: Any, version: str) -> LogChunk:
     The token is None once Airflow says the log is complete.
     """
     payload = _mapping(data, "a log")
-    token = _optional_str(payload.get("continuation_token"))
+    token = _continuation_token(payload.get("continuation_token"))
     if version == "v1":
         lines = [_v1_line(line) for line in _v1_text(payload.get("content")).splitlines()]
         # v1 always returns a token, even at the end of a finished log.
@@ -416,6 +444,102 @@ def parse_log(data: Any, version: str) -> LogChunk:
     else:
         lines = _v2_lines(payload.get("content"))
     return LogChunk(lines=tuple(lines), continuation_token=token)
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, index: int) -> int:
+    return _SPACE.match(text, index).end()  # type: ignore[union-attr]
+
+
+def _partial_string(text: str, index: int) -> str:
+    """The characters of the JSON string starting at ``text[index]`` (its quote) up to the cut."""
+    rest = text[index + 1 :]
+    # The cut may fall inside an escape ("\", "\u00"): drop characters until it decodes.
+    for drop in range(min(len(rest), 7) + 1):
+        try:
+            value = json.loads('"' + rest[: len(rest) - drop] + '"')
+        except ValueError:
+            continue
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+def _partial_content(text: str, index: int) -> Any:
+    """As much of the ``content`` value starting at ``text[index]`` as was read whole."""
+    if text.startswith('"', index):
+        return _partial_string(text, index)
+    if not text.startswith("[", index):
+        return None
+    items: list[Any] = []
+    index = _skip(text, index + 1)
+    while index < len(text) and text[index] != "]":
+        try:
+            item, index = _DECODER.raw_decode(text, index)
+        except ValueError:
+            break  # the item the cut fell in
+        items.append(item)
+        index = _skip(text, index)
+        if text.startswith(",", index):
+            index = _skip(text, index + 1)
+    return items
+
+
+def _partial_v1_text(content: str) -> str:
+    """The text of v1's ``[(host, text)]`` repr cut short: the first text, up to the cut."""
+    match = re.match(r"\s*\[\s*\(\s*(?:'[^']*'|\"[^\"]*\")\s*,\s*(['\"])", content)
+    if not match:
+        return content
+    quote_char, rest = match.group(1), content[match.end() :]
+    end = re.search(r"(?<!\\)" + quote_char, rest)  # the text ended before the cut
+    if end:
+        rest = rest[: end.start()]
+    for drop in range(min(len(rest), 10) + 1):
+        try:
+            value = ast.literal_eval(quote_char + rest[: len(rest) - drop] + quote_char)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+        return str(value)
+    return ""
+
+
+def parse_log_prefix(text: str, version: str) -> LogChunk:
+    """The lines of a JSON log answer cut at a size limit (``truncated``), read as far as they go.
+
+    Airflow sends ``content`` before ``continuation_token``, so the token is lost
+    with the rest; only the lines read whole are kept (the last one may be cut).
+    """
+    content: Any = None
+    index = _skip(text, 0)
+    if text.startswith("{", index):
+        index = _skip(text, index + 1)
+        try:
+            while text.startswith('"', index):
+                key, index = _DECODER.raw_decode(text, index)
+                index = _skip(text, index)
+                if not text.startswith(":", index):
+                    break
+                index = _skip(text, index + 1)
+                if key == "content":
+                    content = _partial_content(text, index)
+                    break
+                _value, index = _DECODER.raw_decode(text, index)
+                index = _skip(text, index)
+                if text.startswith(",", index):
+                    index = _skip(text, index + 1)
+        except (ValueError, RecursionError):
+            pass
+    if version == "v1":
+        text = _partial_v1_text(content) if isinstance(content, str) else ""
+        lines = [_v1_line(line) for line in text.splitlines()]
+    else:
+        try:
+            lines = _v2_lines(content)
+        except RecursionError:
+            raise BadResponse("Airflow sent a log nested too deeply to read.") from None
+    return LogChunk(lines=tuple(lines), truncated=True)
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -444,8 +568,15 @@ def error_detail(body: Any) -> str:
     if isinstance(body, str):
         try:
             body = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _shorten(body)
+    try:
+        return _detail(body)
+    except RecursionError:
+        return "(an answer nested too deeply to read)"
+
+
+def _detail(body: Any) -> str:
     if not isinstance(body, Mapping):
         return _shorten(json.dumps(body, default=str))
     detail = body.get("detail")
@@ -462,6 +593,31 @@ def error_detail(body: Any) -> str:
         if isinstance(body.get(key), str) and body[key]:
             return _shorten(body[key])
     return _shorten(json.dumps(body, default=str))
+
+
+def scrub(value: Any, secrets: Sequence[str], _depth: int = 0) -> Any:
+    """``value`` (text or decoded JSON) with every one of ``secrets`` replaced by stars.
+
+    Containers are copied; what lies deeper than 50 levels is dropped (None).
+    """
+    if not secrets:
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "replace")
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, "********")
+        return value
+    if _depth > 50:
+        return None
+    if isinstance(value, Mapping):
+        return {scrub(str(k), secrets): scrub(v, secrets, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(item, secrets, _depth + 1) for item in value]
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return scrub(str(value), secrets)
 
 
 def error_for_status(status_code: int, body: Any, *, action: str = "") -> AirflowError:
@@ -490,14 +646,21 @@ def error_for_status(status_code: int, body: Any, *, action: str = "") -> Airflo
 # --- paths and links -------------------------------------------------------------------------
 
 
+def _no_dot_segment(escaped: str) -> str:
+    # "." and ".." would be removed from the path with what precedes them (RFC 3986,
+    # done by httpx and browsers alike): escaped, they are ids like any other.
+    return escaped.replace(".", "%2E") if escaped in (".", "..") else escaped
+
+
 def api_segment(value: str) -> str:
     """``value`` escaped for one path segment of an API request (REST and MWAA alike).
 
     Everything but letters, digits and ``_.-~`` is escaped, ":" and "+" included:
     Airflow percent-decodes paths, and an escaped "+" cannot be taken for a space
-    by a proxy on the way. ("~", Airflow's "every DAG", stays as it is.)
+    by a proxy on the way. ("~", Airflow's "every DAG", stays as it is.) A whole
+    segment "." or ".." is escaped too, or it would collapse the path.
     """
-    return quote(value, safe="")
+    return _no_dot_segment(quote(value, safe=""))
 
 
 def link_segment(value: str) -> str:
@@ -507,7 +670,7 @@ def link_segment(value: str) -> str:
     ids use them (``manual__2025-01-01T00:00:00+00:00``); browsers and Airflow's
     UI routes take them as they are.
     """
-    return quote(value, safe=":+")
+    return _no_dot_segment(quote(value, safe=":+"))
 
 
 def _base(ui_url: str) -> str:

@@ -82,6 +82,9 @@ class RestTransport(ApiTransport):
     ) -> Any:
         return self.http.request(method, path, params=query, json=body)
 
+    def _call_prefix(self, path: str, query: Mapping[str, Any], max_bytes: int) -> tuple[Any, bool]:
+        return self.http.request_prefix("GET", path, params=query, max_bytes=max_bytes)
+
     def api_version(self, *, retries: int | None = None) -> str:
         return self.http.version(retries=retries)
 
