@@ -8,6 +8,7 @@ from typing import Any
 
 import django_tables2 as tables
 from django.db import models
+from django.core.paginator import Paginator
 from django.db.models import DurationField, ExpressionWrapper, F, OuterRef, Subquery, prefetch_related_objects
 from django.http import HttpRequest, StreamingHttpResponse
 from django.template.loader import render_to_string
@@ -17,6 +18,21 @@ from django.utils.translation import gettext, gettext_lazy as _
 
 from airflow_client.display import format_duration
 from airflow_client.models import JobRecord, JobRun, record_prefetches
+
+#: The history's page size: ``?per_page=`` is clamped to 1..PER_PAGE_MAX (0 or junk: the default).
+PER_PAGE_DEFAULT = 25
+PER_PAGE_MAX = 200
+
+
+class BoundedPaginator(Paginator):
+    """A paginator whose page size stays within 1..PER_PAGE_MAX, whatever the query string asked."""
+
+    def __init__(self, object_list: Any, per_page: int | str, *args: Any, **kwargs: Any) -> None:
+        try:
+            size = int(per_page)
+        except (TypeError, ValueError):
+            size = PER_PAGE_DEFAULT
+        super().__init__(object_list, min(max(size, 1), PER_PAGE_MAX), *args, **kwargs)
 
 
 def annotate_for_sorting(runs: models.QuerySet[JobRun]) -> models.QuerySet[JobRun]:

@@ -35,7 +35,13 @@ from airflow_client.exceptions import AirflowClientError, AlreadyRunning, Trigge
 from airflow_client.filters import JobRunFilter
 from airflow_client.jobs import Job, find_job
 from airflow_client.models import JobRun, JobTrigger
-from airflow_client.tables import JobRunTable, annotate_for_sorting, csv_response
+from airflow_client.tables import (
+    PER_PAGE_DEFAULT,
+    BoundedPaginator,
+    JobRunTable,
+    annotate_for_sorting,
+    csv_response,
+)
 from airflow_client.widget import Widget, confirm_question, look_up, poll, safe_next, unchanged
 
 VIEW_PERMISSION = "airflow_client.view_jobrun"
@@ -180,7 +186,7 @@ class RunListView(SingleTableMixin, FilterView):  # type: ignore[misc]
     table_class = JobRunTable
     filterset_class = JobRunFilter
     template_name = "airflow_client/run_list.html"
-    table_pagination = {"per_page": 25}
+    table_pagination = {"per_page": PER_PAGE_DEFAULT, "paginator_class": BoundedPaginator}
 
     def get_queryset(self) -> models.QuerySet[JobRun]:
         return annotate_for_sorting(JobRun.objects.all())
