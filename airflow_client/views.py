@@ -17,9 +17,9 @@ from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -82,6 +82,8 @@ def _job_and_model(model: str, dag_id: str) -> tuple[Job, type[models.Model]]:
 
 
 def _pk(model_class: type[models.Model], object_id: str) -> Any:
+    if "\x00" in object_id:  # no database key holds one; PostgreSQL refuses it in a query
+        raise Http404(gettext("No such record."))
     try:
         return model_class._meta.pk.to_python(object_id)
     except ValidationError:
@@ -113,11 +115,15 @@ def status(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Htt
 def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> HttpResponseBase:
     """Start the Job for the record; htmx gets the widget back, a plain form a redirect."""
     job, model_class = _job_and_model(model, dag_id)
-    obj = get_object_or_404(model_class, pk=_pk(model_class, object_id))
-    next_url = safe_next(request, request.POST.get("next"))
-    if not job.has_trigger_permission(request.user, obj):
-        message = gettext("You may not start “%(job)s” for “%(record)s”.") % {"job": job.label, "record": obj}
+    pk = _pk(model_class, object_id)
+    obj = model_class._default_manager.filter(pk=pk).first()
+    if not _may_trigger(request, job, obj if obj is not None else model_class(pk=pk)):
+        # The same answer whether or not the record exists, naming none: no existence oracle.
+        message = gettext("You may not start “%(job)s” for this record.") % {"job": job.label}
         return render(request, "airflow_client/denied.html", {"message": message}, status=403)
+    if obj is None:
+        raise Http404(gettext("No such record."))
+    next_url = safe_next(request, request.POST.get("next"))
     if job.confirm and request.POST.get("confirmed") != "1":
         # Without JavaScript hx-confirm cannot ask: a page asks instead.
         return render(
@@ -137,10 +143,18 @@ def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Ht
         return trigger_client_event(response, widget.changed_event)
     messages.add_message(request, level, text, fail_silently=True)
     if next_url:
-        return redirect(next_url)
+        return HttpResponseRedirect(next_url)
     if run is not None:
         return redirect("airflow_client:run_detail", pk=run.pk)
     return redirect(reverse("airflow_client:run_list"))
+
+
+def _may_trigger(request: HttpRequest, job: Job, obj: models.Model) -> bool:
+    """The Job's permission check; for a missing record it sees an unsaved stand-in with that key."""
+    try:
+        return bool(job.has_trigger_permission(request.user, obj))
+    except ObjectDoesNotExist:  # the check followed a relation the stand-in does not have
+        return False
 
 
 def _start(request: HttpRequest, job: Job, obj: models.Model) -> tuple[JobRun | None, str, int, str]:

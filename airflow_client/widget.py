@@ -225,9 +225,18 @@ def next_uid(request: HttpRequest | None) -> str:
 
 
 def safe_next(request: HttpRequest, value: str | None) -> str:
-    """``value`` when it is a URL of this site, else an empty string."""
-    if value and url_has_allowed_host_and_scheme(
-        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    """``value`` when it is a local path of this site ("/..."), else an empty string.
+
+    Only paths: "abc" or "app:name" would be resolved as URL names by ``redirect()``.
+    """
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith(("//", "/\\"))
+        and "\x00" not in value
+        and url_has_allowed_host_and_scheme(
+            value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
         return value
     return ""
