@@ -19,7 +19,14 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -228,8 +235,11 @@ run_list = _guarded(RunListView.as_view())
 def run_list_csv(request: HttpRequest) -> HttpResponseBase:
     """The filtered (and sorted) history as CSV, same query string as the page."""
     filterset = JobRunFilter(request.GET, queryset=JobRun.objects.all(), request=request)
-    runs = filterset.qs if filterset.is_valid() else JobRun.objects.none()
-    return csv_response(request, runs)
+    if not filterset.is_valid():
+        # Said before the stream starts: an error cannot be told once the CSV is on its way.
+        errors = [f"{name}: {' '.join(texts)}" for name, texts in filterset.errors.items()]
+        return HttpResponseBadRequest("\n".join(errors) + "\n", content_type="text/plain; charset=utf-8")
+    return csv_response(request, filterset.qs)
 
 
 # --- run detail and logs ------------------------------------------------------------------------

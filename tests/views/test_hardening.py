@@ -134,7 +134,15 @@ def trigger_url(obj, dag_id: str = "index_finding_aid") -> str:
 
 @pytest.mark.parametrize(
     "next_value",
-    ["abc", "0", "1e5", "airflow_client:run_list", "//evil.example/x", "/\\evil.example", "https://evil.example/"],
+    [
+        "abc",
+        "0",
+        "1e5",
+        "airflow_client:run_list",
+        "//evil.example/x",
+        "/\\evil.example",
+        "https://evil.example/",
+    ],
 )
 def test_a_next_that_is_not_a_local_path_is_ignored(client: Client, operator, finding_aid, next_value):
     client.force_login(operator)
@@ -268,7 +276,7 @@ def test_widget_hides_links_the_user_cannot_open(client: Client, finding_aid, fa
     assert ">Success<" in html  # the state is shown
     assert "/airflow/runs/" not in html  # no History, Logs or last-success link (they answer 403)
     assert f"/airflow/runs/{run.pk}/" not in html
-    assert "hx-trigger=\"every" not in html  # no poll that would answer 403
+    assert 'hx-trigger="every' not in html  # no poll that would answer 403
 
     client.force_login(make_user("watcher", "airflow_client.view_jobrun"))
     html = client.get(reverse("findingaid_detail", args=[finding_aid.pk])).content.decode()
