@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -277,7 +278,8 @@ def _task_row(run: JobRun, task: Any) -> dict[str, Any]:
             "number": number,
             "url": _log_url(run, task.task_id, number, task.map_index),
             "airflow_url": refreshing.log_url(run, task.task_id, number, task.map_index),
-            "dom_id": f"ac-log-{run.pk}-{task.task_id}-{task.map_index}-{number}".replace(".", "-"),
+            # an id and a CSS selector (hx-target) whatever the task id holds
+            "dom_id": re.sub(r"[^\w-]", "-", f"ac-log-{run.pk}-{task.task_id}-{task.map_index}-{number}"),
         }
         for number in range(1, max(task.try_number, 1) + 1)
     ]
