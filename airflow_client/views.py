@@ -39,7 +39,7 @@ from django_tables2 import SingleTableMixin
 
 from airflow_client import refreshing, triggering
 from airflow_client.display import airflow_url
-from airflow_client.exceptions import AirflowClientError, AlreadyRunning, TriggerFailed, UnknownJob
+from airflow_client.exceptions import AirflowClientError, AlreadyRunning, NotFound, TriggerFailed, UnknownJob
 from airflow_client.filters import JobRunFilter
 from airflow_client.jobs import Job, find_job
 from airflow_client.models import JobRun, JobTrigger
@@ -281,7 +281,7 @@ def _task_row(run: JobRun, task: Any) -> dict[str, Any]:
             # an id and a CSS selector (hx-target) whatever the task id holds
             "dom_id": re.sub(r"[^\w-]", "-", f"ac-log-{run.pk}-{task.task_id}-{task.map_index}-{number}"),
         }
-        for number in range(1, max(task.try_number, 1) + 1)
+        for number in range(1, task.try_number + 1)  # none for a task that never ran (try_number 0)
     ]
     return {"task": task, "tries": tries}
 
@@ -309,10 +309,15 @@ def run_log(request: HttpRequest, pk: int, task_id: str, try_number: int) -> Htt
         raise Http404(gettext("No such task instance.")) from None
     token = request.GET.get("token") or None
     log_error = ""
+    log_missing = False
     lines: tuple[Any, ...] = ()
     more_url = ""
     try:
         chunk = refreshing.task_log(run, task_id, try_number, map_index=map_index, continuation_token=token)
+    except NotFound:
+        # A try that existed whose log Airflow no longer has (purged), or no such try at all.
+        log_error = gettext("Airflow has no log for this try (it may have been removed).")
+        log_missing = True
     except AirflowClientError as exc:
         log_error = str(exc)
     else:
@@ -327,6 +332,7 @@ def run_log(request: HttpRequest, pk: int, task_id: str, try_number: int) -> Htt
         "lines": lines,
         "more_url": more_url,
         "log_error": log_error,
+        "log_missing": log_missing,
         "continued": token is not None,
     }
     template = "airflow_client/run_log.html"
