@@ -102,8 +102,9 @@ class JobRunTable(tables.Table):  # type: ignore[misc]
     def render_records(self, record: JobRun) -> SafeString:
         return render_to_string("airflow_client/records_cell.html", {"records": self.records_of(record)})
 
-    def render_state(self, value: str) -> SafeString:
-        return render_to_string("airflow_client/state_badge.html", {"state": value})
+    def render_state(self, record: JobRun) -> SafeString:
+        # the state itself: ``value`` is its label ("Succeeded"), which no badge class matches
+        return render_to_string("airflow_client/state_badge.html", {"state": record.state})
 
     def render_duration(self, record: JobRun) -> str:
         return format_duration(record.duration) or "—"

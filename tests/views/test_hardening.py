@@ -282,3 +282,13 @@ def test_widget_hides_links_the_user_cannot_open(client: Client, finding_aid, fa
     html = client.get(reverse("findingaid_detail", args=[finding_aid.pk])).content.decode()
     assert "/airflow/runs/?" in html  # History
     assert "#tasks" in html  # Logs
+
+
+# --- found on the way (19's browser test): the history's badges carried the label, not the state -----
+
+
+def test_history_badges_are_classed_by_state(client: Client, viewer, finding_aid):
+    make_run(finding_aid, state="success")
+    client.force_login(viewer)
+    html = client.get(reverse("airflow_client:run_list")).content.decode()
+    assert 'class="ac-badge ac-badge-success">Succeeded<' in html
