@@ -51,7 +51,7 @@ def record_type_choices() -> list[tuple[str, str]]:
     return sorted(seen.items(), key=lambda item: item[1])
 
 
-class BoundedDateRangeField(DateRangeField):
+class BoundedDateRangeField(DateRangeField):  # type: ignore[misc]
     """A date range whose ends exist in UTC too: 9999-12-31 west of UTC or 0001-01-01 east of it
     do not, and the database would overflow converting them."""
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import django_tables2 as tables
-from django.db import models
 from django.core.paginator import Paginator
+from django.db import models
 from django.db.models import DurationField, ExpressionWrapper, F, OuterRef, Subquery, prefetch_related_objects
 from django.http import HttpRequest, StreamingHttpResponse
 from django.template.loader import render_to_string
@@ -24,7 +24,7 @@ PER_PAGE_DEFAULT = 25
 PER_PAGE_MAX = 200
 
 
-class BoundedPaginator(Paginator):
+class BoundedPaginator(Paginator):  # type: ignore[type-arg]
     """A paginator whose page size stays within 1..PER_PAGE_MAX, whatever the query string asked."""
 
     def __init__(self, object_list: Any, per_page: int | str, *args: Any, **kwargs: Any) -> None:

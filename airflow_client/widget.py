@@ -197,7 +197,11 @@ class Widget:
     def can_trigger(self, request: HttpRequest | None) -> bool:
         user = getattr(request, "user", None)
         # the trigger view also needs the view permission: without it the button would answer 403
-        return self.can_view(request) and bool(self.job.has_trigger_permission(user, self.obj))
+        return (
+            user is not None
+            and self.can_view(request)
+            and bool(self.job.has_trigger_permission(user, self.obj))
+        )
 
     def can_view(self, request: HttpRequest | None) -> bool:
         """Whether the user may open the app's pages (history, run detail, logs) and its poll."""

@@ -248,7 +248,7 @@ def test_tasks_that_never_ran_have_no_log_link(client: Client, viewer, never_ran
     html = client.get(reverse("airflow_client:run_detail", args=[never_ran.pk])).content.decode()
     assert len(re.findall(r'class="ac-log-link"', html)) == 1  # extract's one try
     assert html.count("No try, no log") == 2
-    assert f"/logs/load/1/" not in html
+    assert "/logs/load/1/" not in html
 
 
 def test_a_purged_log_reads_as_such(client: Client, viewer, finding_aid, fake_airflow: FakeAirflow):
