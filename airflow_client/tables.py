@@ -92,6 +92,17 @@ class JobRunTable(tables.Table):  # type: ignore[misc]
 
     _records: dict[int, list[models.Model]] | None = None
 
+    def _set_order_by(self, value: Any) -> None:
+        """``?sort=`` keeps only this table's column names (each maybe with "-"): anything else,
+        e.g. "a.b", is dropped before django-tables2 reads it as an accessor path."""
+        aliases = value.split(",") if isinstance(value, str) else (value or ())
+        known = [
+            alias for alias in aliases if isinstance(alias, str) and alias.removeprefix("-") in self.columns
+        ]
+        tables.Table.order_by.fset(self, known)
+
+    order_by = property(tables.Table.order_by.fget, _set_order_by)
+
     def records_of(self, run: JobRun) -> list[models.Model]:
         if self._records is None:
             # Only the rows on this page (the paginator has sliced them already).

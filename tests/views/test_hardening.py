@@ -292,3 +292,16 @@ def test_history_badges_are_classed_by_state(client: Client, viewer, finding_aid
     client.force_login(viewer)
     html = client.get(reverse("airflow_client:run_list")).content.decode()
     assert 'class="ac-badge ac-badge-success">Succeeded<' in html
+
+
+# --- found by the query-string property test ------------------------------------------------------
+
+
+@pytest.mark.parametrize("sort", ["nonexistent.model", "-a.b", "records,-x.y", "\x00", "-"])
+def test_unknown_sort_values_are_ignored(client: Client, viewer, finding_aid, sort):
+    make_run(finding_aid)
+    client.force_login(viewer)
+    page = client.get(reverse("airflow_client:run_list"), {"sort": sort})
+    assert page.status_code == 200
+    assert "1 run" in page.content.decode()
+    assert client.get(reverse("airflow_client:run_list_csv"), {"sort": sort}).status_code == 200
