@@ -76,7 +76,8 @@ class RecordTypeFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
-        if not value or not value.isdigit():
+        # Only a content type's key: isdigit() also takes "²", and int() refuses 4,300+ digits.
+        if not value or not value.isascii() or not value.isdigit() or len(value) > 18:
             return queryset
         owner = "job_run_id" if queryset.model is JobRun else "job_trigger_id"
         filtered: QuerySet[Any] = queryset.filter(

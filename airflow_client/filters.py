@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timezone as dt_timezone
 from typing import Any
 
 import django_filters
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_filters.fields import DateRangeField
 from django_filters.widgets import DateRangeWidget
 
 from airflow_client.conf import get_settings
@@ -47,6 +51,29 @@ def record_type_choices() -> list[tuple[str, str]]:
     return sorted(seen.items(), key=lambda item: item[1])
 
 
+class BoundedDateRangeField(DateRangeField):  # type: ignore[misc]
+    """A date range whose ends exist in UTC too: 9999-12-31 west of UTC or 0001-01-01 east of it
+    do not, and the database would overflow converting them."""
+
+    def compress(self, data_list: Any) -> slice | None:
+        value: slice | None = super().compress(data_list)
+        for bound in (value.start, value.stop) if value else ():
+            if bound is not None and timezone.is_aware(bound):
+                try:
+                    bound.astimezone(dt_timezone.utc)
+                except OverflowError:
+                    raise ValidationError(
+                        _("The date %(date)s is out of range in this time zone."),
+                        code="out_of_range",
+                        params={"date": bound.date().isoformat()},
+                    ) from None
+        return value
+
+
+class DateRangeFilter(django_filters.DateFromToRangeFilter):  # type: ignore[misc]
+    field_class = BoundedDateRangeField
+
+
 class JobRunFilter(django_filters.FilterSet):  # type: ignore[misc]
     dag_id = django_filters.ChoiceFilter(label=_("DAG"), choices=dag_choices)
     state = django_filters.ChoiceFilter(label=_("State"), choices=RunState.choices)
@@ -62,10 +89,10 @@ class JobRunFilter(django_filters.FilterSet):  # type: ignore[misc]
         choices=(("app", _("this app")), ("airflow", _("Airflow"))),
         method="filter_started_from",
     )
-    started = django_filters.DateFromToRangeFilter(
+    started = DateRangeFilter(
         label=_("Started between"), field_name="start_date", widget=DateRangeWidget(attrs={"type": "date"})
     )
-    ended = django_filters.DateFromToRangeFilter(
+    ended = DateRangeFilter(
         label=_("Ended between"), field_name="end_date", widget=DateRangeWidget(attrs={"type": "date"})
     )
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import django_tables2 as tables
+from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import DurationField, ExpressionWrapper, F, OuterRef, Subquery, prefetch_related_objects
 from django.http import HttpRequest, StreamingHttpResponse
@@ -17,6 +18,21 @@ from django.utils.translation import gettext, gettext_lazy as _
 
 from airflow_client.display import format_duration
 from airflow_client.models import JobRecord, JobRun, record_prefetches
+
+#: The history's page size: ``?per_page=`` is clamped to 1..PER_PAGE_MAX (0 or junk: the default).
+PER_PAGE_DEFAULT = 25
+PER_PAGE_MAX = 200
+
+
+class BoundedPaginator(Paginator):  # type: ignore[type-arg]
+    """A paginator whose page size stays within 1..PER_PAGE_MAX, whatever the query string asked."""
+
+    def __init__(self, object_list: Any, per_page: int | str, *args: Any, **kwargs: Any) -> None:
+        try:
+            size = int(per_page)
+        except (TypeError, ValueError):
+            size = PER_PAGE_DEFAULT
+        super().__init__(object_list, min(max(size, 1), PER_PAGE_MAX), *args, **kwargs)
 
 
 def annotate_for_sorting(runs: models.QuerySet[JobRun]) -> models.QuerySet[JobRun]:
@@ -76,6 +92,17 @@ class JobRunTable(tables.Table):  # type: ignore[misc]
 
     _records: dict[int, list[models.Model]] | None = None
 
+    def _set_order_by(self, value: Any) -> None:
+        """``?sort=`` keeps only this table's column names (each maybe with "-"): anything else,
+        e.g. "a.b", is dropped before django-tables2 reads it as an accessor path."""
+        aliases = value.split(",") if isinstance(value, str) else (value or ())
+        known = [
+            alias for alias in aliases if isinstance(alias, str) and alias.removeprefix("-") in self.columns
+        ]
+        tables.Table.order_by.fset(self, known)
+
+    order_by = property(tables.Table.order_by.fget, _set_order_by)
+
     def records_of(self, run: JobRun) -> list[models.Model]:
         if self._records is None:
             # Only the rows on this page (the paginator has sliced them already).
@@ -86,8 +113,9 @@ class JobRunTable(tables.Table):  # type: ignore[misc]
     def render_records(self, record: JobRun) -> SafeString:
         return render_to_string("airflow_client/records_cell.html", {"records": self.records_of(record)})
 
-    def render_state(self, value: str) -> SafeString:
-        return render_to_string("airflow_client/state_badge.html", {"state": value})
+    def render_state(self, record: JobRun) -> SafeString:
+        # the state itself: ``value`` is its label ("Succeeded"), which no badge class matches
+        return render_to_string("airflow_client/state_badge.html", {"state": record.state})
 
     def render_duration(self, record: JobRun) -> str:
         return format_duration(record.duration) or "—"

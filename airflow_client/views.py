@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -17,9 +18,16 @@ from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -31,11 +39,17 @@ from django_tables2 import SingleTableMixin
 
 from airflow_client import refreshing, triggering
 from airflow_client.display import airflow_url
-from airflow_client.exceptions import AirflowClientError, AlreadyRunning, TriggerFailed, UnknownJob
+from airflow_client.exceptions import AirflowClientError, AlreadyRunning, NotFound, TriggerFailed, UnknownJob
 from airflow_client.filters import JobRunFilter
 from airflow_client.jobs import Job, find_job
 from airflow_client.models import JobRun, JobTrigger
-from airflow_client.tables import JobRunTable, annotate_for_sorting, csv_response
+from airflow_client.tables import (
+    PER_PAGE_DEFAULT,
+    BoundedPaginator,
+    JobRunTable,
+    annotate_for_sorting,
+    csv_response,
+)
 from airflow_client.widget import Widget, confirm_question, look_up, poll, safe_next, unchanged
 
 VIEW_PERMISSION = "airflow_client.view_jobrun"
@@ -82,6 +96,8 @@ def _job_and_model(model: str, dag_id: str) -> tuple[Job, type[models.Model]]:
 
 
 def _pk(model_class: type[models.Model], object_id: str) -> Any:
+    if "\x00" in object_id:  # no database key holds one; PostgreSQL refuses it in a query
+        raise Http404(gettext("No such record."))
     try:
         return model_class._meta.pk.to_python(object_id)
     except ValidationError:
@@ -113,11 +129,15 @@ def status(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Htt
 def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> HttpResponseBase:
     """Start the Job for the record; htmx gets the widget back, a plain form a redirect."""
     job, model_class = _job_and_model(model, dag_id)
-    obj = get_object_or_404(model_class, pk=_pk(model_class, object_id))
-    next_url = safe_next(request, request.POST.get("next"))
-    if not job.has_trigger_permission(request.user, obj):
-        message = gettext("You may not start “%(job)s” for “%(record)s”.") % {"job": job.label, "record": obj}
+    pk = _pk(model_class, object_id)
+    obj = model_class._default_manager.filter(pk=pk).first()
+    if not _may_trigger(request, job, obj if obj is not None else model_class(pk=pk)):
+        # The same answer whether or not the record exists, naming none: no existence oracle.
+        message = gettext("You may not start “%(job)s” for this record.") % {"job": job.label}
         return render(request, "airflow_client/denied.html", {"message": message}, status=403)
+    if obj is None:
+        raise Http404(gettext("No such record."))
+    next_url = safe_next(request, request.POST.get("next"))
     if job.confirm and request.POST.get("confirmed") != "1":
         # Without JavaScript hx-confirm cannot ask: a page asks instead.
         return render(
@@ -137,10 +157,18 @@ def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Ht
         return trigger_client_event(response, widget.changed_event)
     messages.add_message(request, level, text, fail_silently=True)
     if next_url:
-        return redirect(next_url)
+        return HttpResponseRedirect(next_url)
     if run is not None:
         return redirect("airflow_client:run_detail", pk=run.pk)
     return redirect(reverse("airflow_client:run_list"))
+
+
+def _may_trigger(request: HttpRequest, job: Job, obj: models.Model) -> bool:
+    """The Job's permission check; for a missing record it sees an unsaved stand-in with that key."""
+    try:
+        return bool(job.has_trigger_permission(request.user, obj))
+    except ObjectDoesNotExist:  # the check followed a relation the stand-in does not have
+        return False
 
 
 def _start(request: HttpRequest, job: Job, obj: models.Model) -> tuple[JobRun | None, str, int, str]:
@@ -186,7 +214,7 @@ class RunListView(SingleTableMixin, FilterView):  # type: ignore[misc]
     table_class = JobRunTable
     filterset_class = JobRunFilter
     template_name = "airflow_client/run_list.html"
-    table_pagination = {"per_page": 25}
+    table_pagination = {"per_page": PER_PAGE_DEFAULT, "paginator_class": BoundedPaginator}
 
     def get_queryset(self) -> models.QuerySet[JobRun]:
         return annotate_for_sorting(JobRun.objects.all())
@@ -214,8 +242,11 @@ run_list = _guarded(RunListView.as_view())
 def run_list_csv(request: HttpRequest) -> HttpResponseBase:
     """The filtered (and sorted) history as CSV, same query string as the page."""
     filterset = JobRunFilter(request.GET, queryset=JobRun.objects.all(), request=request)
-    runs = filterset.qs if filterset.is_valid() else JobRun.objects.none()
-    return csv_response(request, runs)
+    if not filterset.is_valid():
+        # Said before the stream starts: an error cannot be told once the CSV is on its way.
+        errors = [f"{name}: {' '.join(texts)}" for name, texts in filterset.errors.items()]
+        return HttpResponseBadRequest("\n".join(errors) + "\n", content_type="text/plain; charset=utf-8")
+    return csv_response(request, filterset.qs)
 
 
 # --- run detail and logs ------------------------------------------------------------------------
@@ -253,10 +284,12 @@ def _task_row(run: JobRun, task: Any) -> dict[str, Any]:
             "number": number,
             "url": _log_url(run, task.task_id, number, task.map_index),
             "airflow_url": refreshing.log_url(run, task.task_id, number, task.map_index),
-            "dom_id": f"ac-log-{run.pk}-{task.task_id}-{task.map_index}-{number}".replace(".", "-"),
+            # an id and a CSS selector (hx-target) whatever the task id holds
+            "dom_id": re.sub(r"[^\w-]", "-", f"ac-log-{run.pk}-{task.task_id}-{task.map_index}-{number}"),
         }
-        # Airflow's word bounds the tries, and a sane maximum bounds Airflow's word.
-        for number in range(max(1, task.try_number - MAX_TRIES_SHOWN + 1), max(task.try_number, 1) + 1)
+        # Airflow's word bounds the tries (none for a task that never ran: try_number 0),
+        # and a sane maximum bounds Airflow's word.
+        for number in range(max(1, task.try_number - MAX_TRIES_SHOWN + 1), task.try_number + 1)
     ]
     return {"task": task, "tries": tries}
 
@@ -303,6 +336,7 @@ def run_log(request: HttpRequest, pk: int, task_id: str, try_number: int) -> Htt
     skip = _query_int(request, "skip", 0, 0, 10**9)
     token = request.GET.get("token") or None
     log_error = ""
+    log_missing = False
     lines: tuple[Any, ...] = ()
     more_url = ""
     truncated_url = ""
@@ -313,6 +347,10 @@ def run_log(request: HttpRequest, pk: int, task_id: str, try_number: int) -> Htt
             chunk = refreshing.task_log(
                 run, task_id, try_number, map_index=map_index, continuation_token=token
             )
+        except NotFound:
+            # A try that existed whose log Airflow no longer has (purged), or no such try at all.
+            log_error = gettext("Airflow has no log for this try (it may have been removed).")
+            log_missing = True
         except AirflowClientError as exc:
             log_error = str(exc)
         else:
@@ -332,6 +370,7 @@ def run_log(request: HttpRequest, pk: int, task_id: str, try_number: int) -> Htt
         "more_url": more_url,
         "truncated_url": truncated_url,
         "log_error": log_error,
+        "log_missing": log_missing,
         "continued": token is not None or skip > 0,
     }
     template = "airflow_client/run_log.html"

@@ -196,7 +196,17 @@ class Widget:
 
     def can_trigger(self, request: HttpRequest | None) -> bool:
         user = getattr(request, "user", None)
-        return bool(user and user.is_authenticated and self.job.has_trigger_permission(user, self.obj))
+        # the trigger view also needs the view permission: without it the button would answer 403
+        return (
+            user is not None
+            and self.can_view(request)
+            and bool(self.job.has_trigger_permission(user, self.obj))
+        )
+
+    def can_view(self, request: HttpRequest | None) -> bool:
+        """Whether the user may open the app's pages (history, run detail, logs) and its poll."""
+        user = getattr(request, "user", None)
+        return bool(user and user.is_authenticated and user.has_perm("airflow_client.view_jobrun"))
 
     def context(self, request: HttpRequest | None, *, notice: str = "") -> dict[str, Any]:
         """What widget.html and its includes read; a site's overrides may use every name here."""
@@ -204,6 +214,8 @@ class Widget:
             "widget": self,
             "last_success": self.last_success,
             "can_trigger": self.can_trigger(request),
+            # without it the state is shown, the links (they would answer 403) and polling are not
+            "can_view": self.can_view(request),
             "status_url": self.status_url,
             "poll_interval": htmx_seconds(get_settings().poll_interval),
             "airflow_url": self.airflow_url,
@@ -225,9 +237,18 @@ def next_uid(request: HttpRequest | None) -> str:
 
 
 def safe_next(request: HttpRequest, value: str | None) -> str:
-    """``value`` when it is a URL of this site, else an empty string."""
-    if value and url_has_allowed_host_and_scheme(
-        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    """``value`` when it is a local path of this site ("/..."), else an empty string.
+
+    Only paths: "abc" or "app:name" would be resolved as URL names by ``redirect()``.
+    """
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith(("//", "/\\"))
+        and "\x00" not in value
+        and url_has_allowed_host_and_scheme(
+            value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
         return value
     return ""

@@ -154,7 +154,7 @@ def test_system_check_table_lists_every_id_the_checks_emit(
 # --- URLs -------------------------------------------------------------------------------------
 
 #: a value per converter (IntConverter: "int", ...).
-SAMPLES = {"int": 7, "string": "sample", "path": "a/b"}
+SAMPLES = {"int": 7, "string": "sample", "path": "a/b", "taskid": "sample"}
 
 
 def test_url_table_paths_are_where_the_names_point() -> None:

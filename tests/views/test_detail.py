@@ -101,4 +101,4 @@ def test_log_of_an_unknown_try(client: Client, viewer, started):
     client.force_login(viewer)
     response = client.get(reverse("airflow_client:run_log", args=[started.pk, "extract", 5]), headers=HTMX)
     assert response.status_code == 200
-    assert "The log cannot be read just now" in response.content.decode()
+    assert "Airflow has no log for this try" in response.content.decode()  # Airflow said 404
