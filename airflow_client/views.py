@@ -39,7 +39,14 @@ from django_tables2 import SingleTableMixin
 
 from airflow_client import refreshing, triggering
 from airflow_client.display import airflow_url
-from airflow_client.exceptions import AirflowClientError, AlreadyRunning, NotFound, TriggerFailed, UnknownJob
+from airflow_client.exceptions import (
+    AirflowClientError,
+    AlreadyRunning,
+    AuthenticationFailed,
+    NotFound,
+    TriggerFailed,
+    UnknownJob,
+)
 from airflow_client.filters import JobRunFilter
 from airflow_client.jobs import Job, find_job
 from airflow_client.models import JobRun, JobTrigger
@@ -257,10 +264,12 @@ def run_list_csv(request: HttpRequest) -> HttpResponseBase:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(JobRun.objects.select_related("job_trigger"), pk=pk)
     tasks_error = ""
+    credentials_refused = False
     try:
         tasks = refreshing.task_instances(run)
     except AirflowClientError as exc:
         tasks, tasks_error = [], str(exc)
+        credentials_refused = isinstance(exc, AuthenticationFailed)
     context = {
         "run": run,
         "records": run.records(),
@@ -269,6 +278,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "trigger_response": _pretty(run.job_trigger.response) if run.job_trigger else "",
         "tasks": [_task_row(run, task) for task in tasks],
         "tasks_error": tasks_error,
+        "credentials_refused": credentials_refused,
         "airflow_url": airflow_url(run),
     }
     return render(request, "airflow_client/run_detail.html", context)

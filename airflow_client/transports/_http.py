@@ -32,6 +32,7 @@ from airflow_client.exceptions import (
     AirflowError,
     AirflowTimeout,
     AirflowUnavailable,
+    AuthenticationFailed,
     BadRequest,
     BadResponse,
     ConfigurationError,
@@ -405,6 +406,10 @@ class ApiSession:
             error = error_for_status(
                 response.status_code, _body(response), action="Airflow refused to issue an API token"
             )
+            if not isinstance(error, AirflowUnavailable):
+                # Any refusal of the token request (401, 403, or a 400 "invalid credentials")
+                # is about the credentials, whatever the status says.
+                error = AuthenticationFailed(error.detail, status_code=error.status_code)
             error.body = None  # an echo of the request could hold the password
             raise error
         try:

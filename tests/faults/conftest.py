@@ -152,7 +152,7 @@ FAULTS = [
     ),
     Fault("deep_json", _scripted(Answer(body=DEEP)), acted=True),
     Fault("huge_body", _scripted(Answer(pad=8_000_000)), expect=ALL_OK),
-    Fault("slow_trickle", _scripted(Answer(trickle=0.01)), acted=True),
+    Fault("slow_trickle", _scripted(Answer(trickle=0.05)), acted=True),  # slower than the read deadline
     Fault(
         "out_of_range_date",
         _override_runs(start_date="9999-12-31T23:59:59-05:00"),

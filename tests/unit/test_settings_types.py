@@ -84,7 +84,7 @@ def _acceptable(name: str, value: Any) -> bool:
         return isinstance(value, bool)
     if name == "AIRFLOW_EVENTS_SECRET":
         return value is None
-    if name == "AIRFLOW_MAX_CONF_BYTES":
+    if name in ("AIRFLOW_MAX_CONF_BYTES", "AIRFLOW_MAX_LOG_BYTES"):
         return not isinstance(value, bool) and isinstance(value, int) and value > 0
     if name == "AIRFLOW_RUN_ID_PREFIX":
         return isinstance(value, str) and value != ""
