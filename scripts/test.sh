@@ -39,6 +39,10 @@ export DAC_REQUIRE_SERVICES=1 DAC_CHROMIUM=$(command -v chromium)
 
 echo "== pytest (SQLite, real Airflow 3 and 2, browser)"
 "$venv/bin/pytest" -m "not postgres" --cov --cov-fail-under=90 --cov-report=term --cov-report=xml:"$logs/coverage.xml" -q "$@" || status=$?
-echo "== pytest (PostgreSQL: every test that uses the database)"
-DAC_POSTGRES_PORT=${DAC_POSTGRES_PORT:-25432} "$venv/bin/pytest" -m "not browser" --ignore=tests/contract -q "$@" || status=$?
+echo "== pytest (PostgreSQL: the tests of what is stored and queried)"
+# Not again on PostgreSQL: the transports and settings (tests/unit, no database), the
+# HTTP fault matrix (tests/faults: the same client code whatever the database) and
+# the real Airflows (tests/contract).
+DAC_POSTGRES_PORT=${DAC_POSTGRES_PORT:-25432} "$venv/bin/pytest" -m "not browser" \
+  --ignore=tests/contract --ignore=tests/unit --ignore=tests/faults -q "$@" || status=$?
 exit ${status:-0}
