@@ -7,6 +7,7 @@ import pytest
 
 from airflow_client.jobs import Job, register, unregister
 from airflow_client.retention import KeepLatest
+from tests.unit.rest_helpers import BASE, PASSWORD
 
 
 @pytest.fixture
@@ -28,3 +29,35 @@ def keep_latest() -> Iterator[type[Job]]:
     register(KeepLatestIndex)
     yield KeepLatestIndex
     unregister(KeepLatestIndex)
+
+
+class RestIndex(Job):
+    """A Job on the REST transport, for tests that mock Airflow's HTTP answers (pytest-httpx)."""
+
+    dag_id = "etl"
+    model = "testapp.FindingAid"
+    conf_key = "finding_aid_id"
+    environment = "rest"
+
+
+@pytest.fixture
+def rest_environment(settings: Any) -> None:
+    """An environment "rest": Airflow 3's API at BASE, reads not retried."""
+    settings.AIRFLOW_ENVIRONMENTS = {
+        **settings.AIRFLOW_ENVIRONMENTS,
+        "rest": {
+            "TRANSPORT": "rest",
+            "BASE_URL": BASE,
+            "API_VERSION": "v2",
+            "USERNAME": "admin",
+            "PASSWORD": PASSWORD,
+            "RETRIES": 0,
+        },
+    }
+
+
+@pytest.fixture
+def rest_job(rest_environment: None) -> Iterator[type[Job]]:
+    register(RestIndex)
+    yield RestIndex
+    unregister(RestIndex)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from pytest_httpx import HTTPXMock
 
 from airflow_client import sync
 from airflow_client.exceptions import AuthenticationFailed
-from airflow_client.jobs import Job, register, unregister
+from airflow_client.jobs import Job
 from airflow_client.models import JobRun, content_key
 from airflow_client.transports import fake
 from airflow_client.transports.base import DagRun
@@ -23,31 +22,6 @@ from tests.factories import make_run, make_user
 from tests.unit.rest_helpers import BASE, PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-
-class RestIndex(Job):
-    dag_id = "etl"
-    model = "testapp.FindingAid"
-    conf_key = "finding_aid_id"
-    environment = "rest"
-
-
-@pytest.fixture
-def rest_job(settings: Any) -> Iterator[type[Job]]:
-    settings.AIRFLOW_ENVIRONMENTS = {
-        **settings.AIRFLOW_ENVIRONMENTS,
-        "rest": {
-            "TRANSPORT": "rest",
-            "BASE_URL": BASE,
-            "API_VERSION": "v2",
-            "USERNAME": "admin",
-            "PASSWORD": PASSWORD,
-            "RETRIES": 0,
-        },
-    }
-    register(RestIndex)
-    yield RestIndex
-    unregister(RestIndex)
 
 
 def _wrong_password(httpx_mock: HTTPXMock) -> None:

@@ -24,7 +24,7 @@ from airflow_client.models import JobRun, JobRunQuerySet, content_key
 from airflow_client.refreshing import refresh
 from airflow_client.transports import get_transport, payloads
 from airflow_client.transports.base import DagRun
-from tests.unit.rest_helpers import BASE, PASSWORD, any_query, api_url, expect_token, run_json
+from tests.unit.rest_helpers import any_query, api_url, expect_token, run_json
 
 pytestmark = pytest.mark.django_db
 
@@ -84,18 +84,7 @@ class RestIndex(Job):
 
 
 @pytest.fixture
-def rest_job(settings: Any) -> Iterator[type[Job]]:
-    settings.AIRFLOW_ENVIRONMENTS = {
-        **settings.AIRFLOW_ENVIRONMENTS,
-        "rest": {
-            "TRANSPORT": "rest",
-            "BASE_URL": BASE,
-            "API_VERSION": "v2",
-            "USERNAME": "admin",
-            "PASSWORD": PASSWORD,
-            "RETRIES": 0,
-        },
-    }
+def rest_job(rest_environment: None) -> Iterator[type[Job]]:
     register(RestIndex)
     yield RestIndex
     unregister(RestIndex)

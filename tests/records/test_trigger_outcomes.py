@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,11 +11,11 @@ from pytest_httpx import HTTPXMock
 
 from airflow_client import sync, trigger, triggering
 from airflow_client.exceptions import AirflowTimeout, AirflowUnavailable, ConfigurationError, TriggerFailed
-from airflow_client.jobs import Job, register, unregister
+from airflow_client.jobs import Job
 from airflow_client.models import JobRun, JobSlot, JobTrigger
 from airflow_client.transports import fake
 from tests.testapp.airflow_jobs import IndexFindingAid
-from tests.unit.rest_helpers import BASE, PASSWORD, api_url, expect_token, run_json
+from tests.unit.rest_helpers import BASE, api_url, expect_token, run_json
 
 pytestmark = pytest.mark.django_db
 
@@ -52,31 +51,6 @@ def test_timeout_before_the_post_is_a_plain_failure(finding_aid: Any, fake_airfl
     assert triggering.pending_trigger(IndexFindingAid(), finding_aid) is None
     # The record is free again at once.
     assert trigger(IndexFindingAid, finding_aid).state == "queued"
-
-
-class RestIndex(Job):
-    dag_id = "etl"
-    model = "testapp.FindingAid"
-    conf_key = "finding_aid_id"
-    environment = "rest"
-
-
-@pytest.fixture
-def rest_job(settings: Any) -> Iterator[type[Job]]:
-    settings.AIRFLOW_ENVIRONMENTS = {
-        **settings.AIRFLOW_ENVIRONMENTS,
-        "rest": {
-            "TRANSPORT": "rest",
-            "BASE_URL": BASE,
-            "API_VERSION": "v2",
-            "USERNAME": "admin",
-            "PASSWORD": PASSWORD,
-            "RETRIES": 0,
-        },
-    }
-    register(RestIndex)
-    yield RestIndex
-    unregister(RestIndex)
 
 
 def test_rest_token_timeout_is_a_failure(

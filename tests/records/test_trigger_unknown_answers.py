@@ -7,7 +7,6 @@ run, so the outcome is unknown and settled by reading the run id back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,40 +19,15 @@ from airflow_client.exceptions import (
     BadResponse,
     TriggerFailed,
 )
-from airflow_client.jobs import Job, register, unregister
+from airflow_client.jobs import Job
 from airflow_client.models import JobRun, JobSlot, JobTrigger
 from airflow_client.transports import fake
 from tests.testapp.airflow_jobs import IndexFindingAid
-from tests.unit.rest_helpers import BASE, PASSWORD, api_url, error_json, expect_token, run_json
+from tests.unit.rest_helpers import api_url, error_json, expect_token, run_json
 
 pytestmark = pytest.mark.django_db
 
 POST = api_url("v2", "/dags/etl/dagRuns")
-
-
-class RestIndex(Job):
-    dag_id = "etl"
-    model = "testapp.FindingAid"
-    conf_key = "finding_aid_id"
-    environment = "rest"
-
-
-@pytest.fixture
-def rest_job(settings: Any) -> Iterator[type[Job]]:
-    settings.AIRFLOW_ENVIRONMENTS = {
-        **settings.AIRFLOW_ENVIRONMENTS,
-        "rest": {
-            "TRANSPORT": "rest",
-            "BASE_URL": BASE,
-            "API_VERSION": "v2",
-            "USERNAME": "admin",
-            "PASSWORD": PASSWORD,
-            "RETRIES": 0,
-        },
-    }
-    register(RestIndex)
-    yield RestIndex
-    unregister(RestIndex)
 
 
 def _unpaused(httpx_mock: HTTPXMock) -> None:
