@@ -8,7 +8,7 @@ DAC_POSTGRES_PORT, on PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from django.db.migrations.loader import MigrationLoader
 pytestmark = pytest.mark.django_db(transaction=True)
 
 APP = "airflow_client"
-WHEN = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+WHEN = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 
 
 def _graph() -> list[tuple[str, str]]:
