@@ -12,6 +12,7 @@ from airflow_client import sync
 from airflow_client.jobs import Job
 from airflow_client.models import JobRun
 from airflow_client.transports import get_transport
+from tests.contract.conftest import start_run
 
 pytestmark = [pytest.mark.contract, pytest.mark.django_db]
 
@@ -19,8 +20,12 @@ pytestmark = [pytest.mark.contract, pytest.mark.django_db]
 def test_run_started_outside_is_discovered_and_linked(finding_aid: Any, airflow3_job: type[Job]) -> None:
     # Started like Airflow's UI or CLI would: straight at Airflow, no JobTrigger here.
     run_id = f"outside_{secrets.token_hex(6)}"
-    get_transport("airflow3").trigger(
-        "contract_success", run_id=run_id, conf={"finding_aid_id": finding_aid.pk}, note="started outside"
+    start_run(
+        get_transport("airflow3"),
+        "contract_success",
+        run_id,
+        {"finding_aid_id": finding_aid.pk},
+        note="started outside",
     )
 
     report = sync(environment="airflow3")
