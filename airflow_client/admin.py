@@ -29,17 +29,27 @@ from airflow_client import triggering
 from airflow_client.display import airflow_url
 from airflow_client.exceptions import AirflowClientError, AlreadyRunning
 from airflow_client.jobs import Job, get_job
-from airflow_client.models import JobRecord, JobRun, JobTrigger, record_prefetches
+from airflow_client.models import JobEvent, JobRecord, JobRun, JobTrigger, record_prefetches
 
-__all__ = ["JobRunAdmin", "JobRunInline", "JobTriggerAdmin", "trigger_action"]
+__all__ = [
+    "JobEventAdmin",
+    "JobEventInline",
+    "JobRunAdmin",
+    "JobRunInline",
+    "JobTriggerAdmin",
+    "trigger_action",
+]
 
 if TYPE_CHECKING:  # the admin classes are generic only in django-stubs
     RunAdminBase = admin.ModelAdmin[JobRun]
+    EventAdminBase = admin.ModelAdmin[JobEvent]
+    EventInlineBase = admin.TabularInline[JobEvent, JobRun]
     TriggerAdminBase = admin.ModelAdmin[JobTrigger]
     InlineBase = GenericTabularInline
     AdminAction = Callable[[admin.ModelAdmin[Any], HttpRequest, QuerySet[Any]], None]
 else:
-    RunAdminBase = TriggerAdminBase = admin.ModelAdmin
+    RunAdminBase = TriggerAdminBase = EventAdminBase = admin.ModelAdmin
+    EventInlineBase = admin.TabularInline
     InlineBase = GenericTabularInline
 
 
@@ -86,6 +96,35 @@ class RecordTypeFilter(admin.SimpleListFilter):
         return filtered
 
 
+class JobEventInline(EventInlineBase):
+    """The run's timeline: what Airflow's callbacks pushed (read-only, as everything from Airflow)."""
+
+    model = JobEvent
+    fields = ("occurred_at", "kind", "task_id", "map_index", "try_number", "error", "payload", "host")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(JobEvent)
+class JobEventAdmin(EventAdminBase):
+    list_display = ("occurred_at", "kind", "task_id", "try_number", "job_run", "host")
+    list_filter = ("kind", "job_run__dag_id")
+    search_fields = ("task_id", "kind", "job_run__dag_run_id", "event_id")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("job_run",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # events come from Airflow
+
+    def has_change_permission(self, request: HttpRequest, obj: JobEvent | None = None) -> bool:
+        return False
+
+
 @admin.register(JobRun)
 class JobRunAdmin(RunAdminBase):
     list_display = (
@@ -121,8 +160,23 @@ class JobRunAdmin(RunAdminBase):
                 )
             },
         ),
+        (
+            _("Progress"),
+            {
+                "fields": (
+                    "tasks_done",
+                    "tasks_total",
+                    "running_task_id",
+                    "failed_task_id",
+                    "failed_try_number",
+                    "failed_map_index",
+                    "pushed_at",
+                )
+            },
+        ),
         (_("This site"), {"fields": ("started_here", "job_trigger", "refreshed_at", "refresh_error")}),
     )
+    inlines = (JobEventInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[JobRun]:
         # The records column costs one query per model, not one per row.

@@ -81,16 +81,19 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
                 f"Default: {DEFAULTS['AIRFLOW_MAX_CONF_BYTES']}.",
             )
         )
-    max_log = raw("AIRFLOW_MAX_LOG_BYTES")
-    if isinstance(max_log, bool) or not isinstance(max_log, int) or max_log <= 0:
-        errors.append(
-            _error(
-                19,
-                f"AIRFLOW_MAX_LOG_BYTES must be a positive integer (bytes), not {max_log!r}.",
-                f"Default: {DEFAULTS['AIRFLOW_MAX_LOG_BYTES']}.",
-            )
-        )
+    if not _is_positive_int(raw("AIRFLOW_MAX_LOG_BYTES")):
+        errors.append(_error(19, *_bytes_problem("AIRFLOW_MAX_LOG_BYTES")))
+    if not _is_positive_int(raw("AIRFLOW_EVENTS_MAX_BYTES")):
+        errors.append(_error(23, *_bytes_problem("AIRFLOW_EVENTS_MAX_BYTES")))
     return errors
+
+
+def _is_positive_int(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value > 0
+
+
+def _bytes_problem(name: str) -> tuple[str, str]:
+    return f"{name} must be a positive integer (bytes), not {raw(name)!r}.", f"Default: {DEFAULTS[name]}."
 
 
 def _check_environments() -> list[checks.CheckMessage]:

@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "AIRFLOW_RUN_ID_PREFIX": "dj",
     "AIRFLOW_MAX_CONF_BYTES": 64 * 1024,
     "AIRFLOW_MAX_LOG_BYTES": 2_000_000,
+    "AIRFLOW_EVENTS_MAX_BYTES": 256 * 1024,
 }
 
 #: Defaults of each AIRFLOW_ENVIRONMENTS entry.
@@ -64,6 +65,7 @@ class Settings:
     run_id_prefix: str
     max_conf_bytes: int
     max_log_bytes: int = DEFAULTS["AIRFLOW_MAX_LOG_BYTES"]
+    events_max_bytes: int = DEFAULTS["AIRFLOW_EVENTS_MAX_BYTES"]
 
 
 def raw(name: str) -> Any:
@@ -115,6 +117,7 @@ def get_settings() -> Settings:
         run_id_prefix=prefix if isinstance(prefix, str) and prefix else DEFAULTS["AIRFLOW_RUN_ID_PREFIX"],
         max_conf_bytes=_positive_int("AIRFLOW_MAX_CONF_BYTES"),
         max_log_bytes=_positive_int("AIRFLOW_MAX_LOG_BYTES"),
+        events_max_bytes=_positive_int("AIRFLOW_EVENTS_MAX_BYTES"),
     )
 
 

@@ -7,14 +7,17 @@ share these so a duration or an Airflow link reads the same everywhere.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
 
+from django.urls import reverse
 from django.utils.translation import gettext, ngettext
 
 from airflow_client import refreshing
 from airflow_client.exceptions import AirflowClientError
 from airflow_client.models import JobRun
 
-__all__ = ["airflow_url", "format_duration", "htmx_seconds"]
+__all__ = ["airflow_url", "format_duration", "htmx_seconds", "log_page_url"]
 
 
 def format_duration(value: timedelta | None) -> str:
@@ -46,3 +49,20 @@ def airflow_url(run: JobRun) -> str:
         return refreshing.run_url(run)
     except AirflowClientError:
         return ""
+
+
+def log_page_url(
+    run: JobRun, task_id: str, try_number: int, map_index: int = -1, token: str | None = None, skip: int = 0
+) -> str:
+    """This app's page of a task try's log (``token``/``skip``: where a "load more" continues)."""
+    url = reverse(
+        "airflow_client:run_log", kwargs={"pk": run.pk, "task_id": task_id, "try_number": try_number}
+    )
+    query: dict[str, Any] = {}
+    if map_index != -1:
+        query["map_index"] = map_index
+    if token:
+        query["token"] = token
+    if skip:
+        query["skip"] = skip
+    return f"{url}?{urlencode(query)}" if query else url

@@ -175,6 +175,15 @@ def jobs_for_dag(dag_id: str, environment: str) -> list[Job]:
     return [job for job in all_jobs() if job.dag_id == dag_id and job.environment == environment]
 
 
+def records_for_conf(jobs: Iterable[Job], conf: Mapping[str, Any]) -> list[models.Model]:
+    """The records a run with ``conf`` was about, by every one of ``jobs`` (duplicates dropped)."""
+    found: dict[tuple[str, str], models.Model] = {}
+    for job in jobs:
+        for obj in job.get_objects(conf):
+            found.setdefault((obj._meta.label_lower, str(obj.pk)), obj)
+    return list(found.values())
+
+
 def dag_ids(jobs: Iterable[Job] | None = None) -> list[str]:
     return sorted({job.dag_id for job in (all_jobs() if jobs is None else jobs)})
 

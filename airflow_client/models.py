@@ -6,8 +6,10 @@ JobRecord (content type + object id as text, so non-integer keys work).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -392,6 +394,16 @@ class JobRun(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     refreshed_at = models.DateTimeField(_("last read from Airflow"), null=True, blank=True)
     refresh_error = models.TextField(_("last read error"), blank=True)
+    # How far the run got, by task id (a mapped task counts once): from pushed task
+    # events when they arrive (pushed_at set), else from the task instances a refresh reads.
+    tasks_total = models.PositiveIntegerField(_("tasks"), null=True, blank=True)
+    tasks_done = models.PositiveIntegerField(_("tasks done"), null=True, blank=True)
+    running_task_id = models.CharField(_("task running"), max_length=250, blank=True)
+    failed_task_id = models.CharField(_("failed task"), max_length=250, blank=True)
+    failed_try_number = models.PositiveIntegerField(_("failed try"), null=True, blank=True)
+    failed_map_index = models.IntegerField(_("failed map index"), default=-1)
+    #: when the last event pushed from Airflow arrived (None: never).
+    pushed_at = models.DateTimeField(_("last event received"), null=True, blank=True)
 
     objects = JobRunManager()
 
@@ -481,6 +493,35 @@ class JobRun(models.Model):
         """Free the record this finished run held (JobSlot)."""
         JobSlot.objects.filter(job_run=self).delete()
 
+    @property
+    def progress(self) -> Progress | None:
+        """How far the run got (None when nothing is known)."""
+        if self.tasks_total is None:
+            return None
+        return Progress(
+            total=self.tasks_total,
+            done=min(self.tasks_done or 0, self.tasks_total),
+            running_task_id=self.running_task_id,
+            failed_task_id=self.failed_task_id,
+            failed_try_number=self.failed_try_number,
+            failed_map_index=self.failed_map_index,
+        )
+
+    def store_progress(self, progress: Progress, **extra: Any) -> None:
+        """Write ``progress`` (and ``extra`` fields), keeping the instance in step."""
+        fields = {
+            "tasks_total": progress.total,
+            "tasks_done": progress.done,
+            "running_task_id": progress.running_task_id[:250],
+            "failed_task_id": progress.failed_task_id[:250],
+            "failed_try_number": progress.failed_try_number,
+            "failed_map_index": progress.failed_map_index,
+            **extra,
+        }
+        self._one().update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
     def link_record(self, content_type_id: int, object_id: str) -> None:
         """Link the run to one record (once: a run links a record at most once)."""
         JobRecord.objects.get_or_create(
@@ -489,6 +530,85 @@ class JobRun(models.Model):
             object_id=object_id,
             defaults={"dag_id": self.dag_id},
         )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a run got, counted by task id (all map indexes of a mapped task count as one)."""
+
+    total: int
+    done: int
+    running_task_id: str = ""
+    failed_task_id: str = ""
+    failed_try_number: int | None = None
+    failed_map_index: int = -1
+
+    @property
+    def percent(self) -> int:
+        return 100 * self.done // self.total if self.total else 0
+
+
+class JobEvent(models.Model):
+    """One event Airflow pushed about a run (events endpoint or SQS): a DAG's or a task's.
+
+    ``event_id`` is the sender's: a replayed event is recognised and changes nothing.
+    Deleted with its run (retention included).
+    """
+
+    job_run = models.ForeignKey(
+        JobRun, verbose_name=_("job run"), on_delete=models.CASCADE, related_name="events"
+    )
+    event_id = models.CharField(_("event id"), max_length=64, unique=True)
+    kind = models.CharField(_("kind"), max_length=50)
+    #: empty for an event of the whole run (dag_success, dag_failure).
+    task_id = models.CharField(_("task id"), max_length=250, blank=True)
+    map_index = models.IntegerField(_("map index"), default=-1)
+    try_number = models.PositiveIntegerField(_("try"), null=True, blank=True)
+    task_state = models.CharField(_("task state"), max_length=30, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    payload = models.JSONField(_("payload"), null=True, blank=True)
+    host = models.CharField(_("host"), max_length=255, blank=True)
+    #: when Airflow sent it.
+    occurred_at = models.DateTimeField(_("sent"))
+    created_at = models.DateTimeField(_("received"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("job event")
+        verbose_name_plural = _("job events")
+        ordering = ("occurred_at", "id")
+        indexes = (models.Index(fields=("job_run", "occurred_at")),)
+
+    def __str__(self) -> str:
+        where = f" {self.task_id}" if self.task_id else ""
+        return f"{self.kind}{where} ({self.occurred_at:%Y-%m-%d %H:%M:%S})"
+
+    @property
+    def finished_task(self) -> bool:
+        return self.kind in {"task_success", "task_failure"}
+
+    @property
+    def label(self) -> str:
+        """The kind in words (a custom kind, sent with send_event(), as it was sent)."""
+        return str(EVENT_LABELS.get(self.kind, self.kind))
+
+    @property
+    def payload_json(self) -> str:
+        return (
+            ""
+            if self.payload is None
+            else json.dumps(self.payload, indent=2, sort_keys=True, ensure_ascii=False)
+        )
+
+
+#: The callbacks' event kinds, in words.
+EVENT_LABELS = {
+    "dag_success": _("Run succeeded"),
+    "dag_failure": _("Run failed"),
+    "task_start": _("Task started"),
+    "task_success": _("Task succeeded"),
+    "task_failure": _("Task failed"),
+    "task_retry": _("Task failed, will retry"),
+}
 
 
 class JobRecord(models.Model):

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from django.db import models, transaction
 from django.utils import timezone
 
-from airflow_client import pruning
+from airflow_client import progress, pruning
 from airflow_client.conf import get_settings
 from airflow_client.exceptions import AirflowError, AirflowUnavailable, NotFound
 from airflow_client.models import JobRun, JobTrigger, content_key
@@ -65,9 +65,25 @@ def refresh(job_run: JobRun, *, force: bool = False) -> JobRun:
             announce_change(job_run, old_state)
         return job_run
     old_state = job_run.store(dag_run)
+    _read_progress(job_run, dag_run)
     if job_run.reread():
         announce_change(job_run, old_state)
     return job_run
+
+
+def _read_progress(job_run: JobRun, dag_run: DagRun) -> None:
+    """How far the run got, from its task instances: one more call, in the same claimed refresh.
+
+    Skipped when task events are pushed (they say it as it happens) and for a success
+    (nothing left to show). A failed read leaves the progress as it was.
+    """
+    if job_run.pushed_at is not None or dag_run.state == RunState.SUCCESS:
+        return
+    try:
+        found = get_transport(job_run.environment).task_instances(job_run.dag_id, job_run.dag_run_id)
+    except AirflowError:
+        return
+    job_run.store_progress(progress.from_task_instances(found))
 
 
 def record_dag_run(

@@ -43,7 +43,7 @@ from airflow_client.exceptions import (
     AuthenticationFailed,
     ConfigurationError,
 )
-from airflow_client.jobs import Job, all_jobs
+from airflow_client.jobs import Job, all_jobs, records_for_conf
 from airflow_client.models import JobRun, JobTrigger, content_key
 from airflow_client.refreshing import record_dag_run, recorded_at, refresh
 from airflow_client.transports import get_transport
@@ -319,7 +319,7 @@ def _record_one(
         # Deleted meanwhile (retention dropped it before Airflow re-opened it): recorded anew, linked.
         dag_jobs = [job for job in jobs if job.dag_id == dag_run.dag_id]
         _job_run, created = record_dag_run(
-            alias, dag_run, records_if_new=lambda: _records_of(dag_jobs, dag_run.conf)
+            alias, dag_run, records_if_new=lambda: records_for_conf(dag_jobs, dag_run.conf)
         )
         tally.add("discovered" if created else "updated")
         return
@@ -327,7 +327,7 @@ def _record_one(
         return
     dag_jobs = [job for job in jobs if job.dag_id == dag_run.dag_id]
     try:
-        records = _records_of(dag_jobs, dag_run.conf)
+        records = records_for_conf(dag_jobs, dag_run.conf)
     except Exception as exc:  # a user's get_objects(): the run is retried next sync
         tally.errors.append(f"{alias}/{dag_run.dag_id}/{dag_run.run_id}: get_objects() failed: {exc!r}")
         return
@@ -337,15 +337,6 @@ def _record_one(
     job_run, created = record_dag_run(alias, dag_run, records)
     seen.add(job_run.pk)
     tally.add("discovered" if created else "updated")  # not created: a concurrent sync was first
-
-
-def _records_of(jobs: Iterable[Job], conf: Mapping[str, Any]) -> list[models.Model]:
-    """The records a run was about, by every Job of its DAG (duplicates dropped)."""
-    found: dict[tuple[str, str], models.Model] = {}
-    for job in jobs:
-        for obj in job.get_objects(conf):
-            found.setdefault((obj._meta.label_lower, str(obj.pk)), obj)
-    return list(found.values())
 
 
 def _kept(alias: str, jobs: Iterable[Job], dag_run: DagRun, records: Sequence[models.Model]) -> bool:

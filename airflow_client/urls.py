@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 from django.urls import path, register_converter
 
-from airflow_client import views
+from airflow_client import endpoints, views
 
 
 class TaskIdConverter:
@@ -36,4 +36,5 @@ urlpatterns = [
     # The record's key comes last and may hold slashes (text primary keys).
     path("widget/<str:model>/<str:dag_id>/<path:object_id>/status/", views.status, name="status"),
     path("widget/<str:model>/<str:dag_id>/<path:object_id>/trigger/", views.trigger, name="trigger"),
+    path("events/", endpoints.events, name="events"),
 ]

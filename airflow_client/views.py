@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlencode
 
 from django.apps import apps
 from django.contrib import messages
@@ -38,7 +37,7 @@ from django_htmx.http import HttpResponseClientRefresh, HttpResponseStopPolling,
 from django_tables2 import SingleTableMixin
 
 from airflow_client import refreshing, triggering
-from airflow_client.display import airflow_url
+from airflow_client.display import airflow_url, log_page_url
 from airflow_client.exceptions import (
     AirflowClientError,
     AlreadyRunning,
@@ -64,6 +63,8 @@ VIEW_PERMISSION = "airflow_client.view_jobrun"
 LOG_LINES_PER_PAGE = 1000
 #: Most tries of one task listed on the run detail (the latest ones).
 MAX_TRIES_SHOWN = 100
+#: Most events shown on a run's timeline (a run of many mapped tasks sends thousands).
+TIMELINE_EVENTS = 300
 #: No try above this is asked of Airflow (Airflow would have to have retried a task this often).
 MAX_TRY_NUMBER = 10_000
 
@@ -280,8 +281,15 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "tasks_error": tasks_error,
         "credentials_refused": credentials_refused,
         "airflow_url": airflow_url(run),
+        **_timeline(run),
     }
     return render(request, "airflow_client/run_detail.html", context)
+
+
+def _timeline(run: JobRun) -> dict[str, Any]:
+    """The run's pushed events, oldest first; only the newest TIMELINE_EVENTS of a long one."""
+    newest = list(run.events.order_by("-occurred_at", "-id")[: TIMELINE_EVENTS + 1])
+    return {"events": newest[:TIMELINE_EVENTS][::-1], "events_cut": len(newest) > TIMELINE_EVENTS}
 
 
 def _pretty(value: Any) -> str:
@@ -292,7 +300,7 @@ def _task_row(run: JobRun, task: Any) -> dict[str, Any]:
     tries = [
         {
             "number": number,
-            "url": _log_url(run, task.task_id, number, task.map_index),
+            "url": log_page_url(run, task.task_id, number, task.map_index),
             "airflow_url": refreshing.log_url(run, task.task_id, number, task.map_index),
             # an id and a CSS selector (hx-target) whatever the task id holds
             "dom_id": re.sub(r"[^\w-]", "-", f"ac-log-{run.pk}-{task.task_id}-{task.map_index}-{number}"),
@@ -302,22 +310,6 @@ def _task_row(run: JobRun, task: Any) -> dict[str, Any]:
         for number in range(max(1, task.try_number - MAX_TRIES_SHOWN + 1), task.try_number + 1)
     ]
     return {"task": task, "tries": tries}
-
-
-def _log_url(
-    run: JobRun, task_id: str, try_number: int, map_index: int, token: str | None = None, skip: int = 0
-) -> str:
-    url = reverse(
-        "airflow_client:run_log", kwargs={"pk": run.pk, "task_id": task_id, "try_number": try_number}
-    )
-    query: dict[str, Any] = {}
-    if map_index != -1:
-        query["map_index"] = map_index
-    if token:
-        query["token"] = token
-    if skip:
-        query["skip"] = skip
-    return f"{url}?{urlencode(query)}" if query else url
 
 
 def _query_int(request: HttpRequest, name: str, default: int, low: int, high: int) -> int:
@@ -366,11 +358,11 @@ def run_log(request: HttpRequest, pk: int, task_id: str, try_number: int) -> Htt
         else:
             lines = chunk.lines[skip : skip + LOG_LINES_PER_PAGE]
             if skip + LOG_LINES_PER_PAGE < len(chunk.lines):
-                more_url = _log_url(run, task_id, try_number, map_index, token, skip + LOG_LINES_PER_PAGE)
+                more_url = log_page_url(run, task_id, try_number, map_index, token, skip + LOG_LINES_PER_PAGE)
             elif chunk.truncated:
                 truncated_url = refreshing.log_url(run, task_id, try_number, map_index)
             elif chunk.continuation_token and chunk.lines:
-                more_url = _log_url(run, task_id, try_number, map_index, chunk.continuation_token)
+                more_url = log_page_url(run, task_id, try_number, map_index, chunk.continuation_token)
     context = {
         "run": run,
         "task_id": task_id,

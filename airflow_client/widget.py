@@ -27,7 +27,7 @@ from django.utils.translation import gettext
 
 from airflow_client import refreshing, triggering
 from airflow_client.conf import get_settings
-from airflow_client.display import airflow_url, htmx_seconds
+from airflow_client.display import airflow_url, htmx_seconds, log_page_url
 from airflow_client.exceptions import AirflowClientError
 from airflow_client.mixins import current_job_run, is_prefetched, last_job_success, latest_job_run
 from airflow_client.models import JobRun, JobRunQuerySet, JobTrigger
@@ -191,6 +191,14 @@ class Widget:
         """The newest success (one query, however often the template asks; none in the compact variant)."""
         return None if self.compact else last_success(self.job, self.obj)
 
+    @property
+    def failed_log_url(self) -> str:
+        """This app's page of the failed task try's log ("" when no failed task is known)."""
+        run = self.run
+        if run is None or not run.failed_task_id or not run.failed_try_number:
+            return ""
+        return log_page_url(run, run.failed_task_id, run.failed_try_number, run.failed_map_index)
+
     def url_args(self) -> dict[str, str]:
         return {"model": self.model_label, "dag_id": self.job.dag_id, "object_id": self.object_id}
 
@@ -347,7 +355,15 @@ def fingerprint(run: JobRun | None, starting: JobTrigger | None = None) -> str:
         return f"starting-{starting.pk}"
     if run is None:
         return "none"
-    shown = (run.pk, run.state, run.queued_at, run.start_date, run.end_date, run.refresh_error)
+    shown = (
+        run.pk,
+        run.state,
+        run.queued_at,
+        run.start_date,
+        run.end_date,
+        run.refresh_error,
+        run.progress,
+    )
     return hashlib.blake2s(repr(shown).encode(), digest_size=8).hexdigest()
 
 

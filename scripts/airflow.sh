@@ -9,6 +9,8 @@
 #   scripts/airflow.sh url 3|2         print the API base URL
 #
 # Airflow 3.3 uses the simple auth manager, Airflow 2.11 basic auth; both admin/admin.
+# The DAGs can import airflow_client.callbacks; where they send events comes from the
+# caller's AIRFLOW_CONN_DJANGO_AIRFLOW_CLIENT (unset: no events are sent).
 #
 # Defaults (the test suite's): Airflow 3 on 127.0.0.1:28080, home $cache/airflow-home-3,
 # log servers 28793/28794; Airflow 2 on 28082, airflow-home-2, 28795/28796. Another
@@ -95,6 +97,11 @@ start() {
   export AIRFLOW__CORE__LOAD_EXAMPLES=False
   export AIRFLOW__CORE__DAGS_FOLDER=$dags
   export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+  # The DAGs import airflow_client.callbacks from this checkout. Only the package is put
+  # on the path (Airflow's environment has no Django: nothing else of it is imported there).
+  mkdir -p "$home/pythonpath"
+  ln -sfn "$(cd "$here/.." && pwd)/airflow_client" "$home/pythonpath/airflow_client"
+  export PYTHONPATH=$home/pythonpath${PYTHONPATH:+:$PYTHONPATH}
   export AIRFLOW__CORE__PARALLELISM=4
   export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$logport
   export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=$trigport

@@ -34,6 +34,8 @@ if in_use "$port"; then
 fi
 
 django_pid= airflow_job= airflow_started=
+# The shared secret of the events endpoint (demo/settings.py reads it): a new one each start.
+export DEMO_EVENTS_SECRET=${DEMO_EVENTS_SECRET:-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')}
 if [ "$mode" != fake ]; then
   export DAC_AIRFLOW_PORT=$af_port DAC_AIRFLOW_HOME=$cache/demo-airflow-home-$mode
   export DAC_AIRFLOW_LOG_PORT=$log_port DAC_AIRFLOW_TRIGGER_LOG_PORT=$trigger_log_port
@@ -80,7 +82,9 @@ if [ "$mode" != fake ]; then
   scripts/airflow.sh install "$mode"
   say "Starting Airflow $mode on $airflow_url (about 20 s; log: $state/airflow-$mode.log)"
   airflow_started=1
-  scripts/airflow.sh start "$mode" demo/dags >"$state/airflow-$mode.log" 2>&1 &
+  # The demo DAGs push their events to the demo site (airflow_client.callbacks).
+  AIRFLOW_CONN_DJANGO_AIRFLOW_CLIENT=$(printf '{"conn_type": "http", "host": "http://127.0.0.1:%s/airflow/events/", "password": "%s"}' "$port" "$DEMO_EVENTS_SECRET") \
+    scripts/airflow.sh start "$mode" demo/dags >"$state/airflow-$mode.log" 2>&1 &
   airflow_job=$!
 fi
 

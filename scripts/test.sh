@@ -21,9 +21,19 @@ cleanup() {
 trap cleanup EXIT
 
 scripts/browser.sh install
+# The DAGs' callbacks post their events to the test suite's live server (tests/contract/test_events_*):
+# one port known before Airflow starts, one connection per Airflow naming its environment.
+events_port=${DAC_EVENTS_PORT:-28098}
+export DAC_EVENTS_SECRET=${DAC_EVENTS_SECRET:-tests-events-secret-0123456789}
+events_connection() {
+  printf '{"conn_type": "http", "host": "http://127.0.0.1:%s/airflow/events/", "password": "%s", "extra": {"environment": "%s"}}' \
+    "$events_port" "$DAC_EVENTS_SECRET" "$1"
+}
 # Airflow takes ~20 s to become healthy: start both now, lint meanwhile.
-scripts/airflow.sh start 3 "$dags" >"$logs/airflow3.out" 2>&1 & a3=$!
-scripts/airflow.sh start 2 "$dags" >"$logs/airflow2.out" 2>&1 & a2=$!
+AIRFLOW_CONN_DJANGO_AIRFLOW_CLIENT=$(events_connection airflow3) \
+  scripts/airflow.sh start 3 "$dags" >"$logs/airflow3.out" 2>&1 & a3=$!
+AIRFLOW_CONN_DJANGO_AIRFLOW_CLIENT=$(events_connection airflow2) \
+  scripts/airflow.sh start 2 "$dags" >"$logs/airflow2.out" 2>&1 & a2=$!
 scripts/postgres.sh start
 
 echo "== ruff"; "$venv/bin/ruff" check airflow_client tests scripts demo manage.py; "$venv/bin/ruff" format --check airflow_client tests scripts demo manage.py
@@ -38,7 +48,7 @@ export DAC_AIRFLOW3_URL=$(scripts/airflow.sh url 3) DAC_AIRFLOW2_URL=$(scripts/a
 export DAC_REQUIRE_SERVICES=1 DAC_CHROMIUM=$(command -v chromium)
 
 echo "== pytest (SQLite, real Airflow 3 and 2, browser)"
-"$venv/bin/pytest" -m "not postgres" --cov --cov-fail-under=90 --cov-report=term --cov-report=xml:"$logs/coverage.xml" -q "$@" || status=$?
+"$venv/bin/pytest" -m "not postgres" --liveserver "127.0.0.1:$events_port" --cov --cov-fail-under=90 --cov-report=term --cov-report=xml:"$logs/coverage.xml" -q "$@" || status=$?
 echo "== pytest (PostgreSQL: the tests of what is stored and queried)"
 # Not again on PostgreSQL: the transports and settings (tests/unit, no database), the
 # HTTP fault matrix (tests/faults: the same client code whatever the database) and

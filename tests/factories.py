@@ -42,10 +42,10 @@ def make_run(
         fields.setdefault("end_date", when)
     fields.setdefault("refreshed_at", timezone.now())
     fields.setdefault("run_type", "manual")
+    fields.setdefault("dag_run_id", f"manual__{next(_ids)}")
     run = JobRun.objects.create(
         environment=environment,
         dag_id=dag_id,
-        dag_run_id=f"manual__{next(_ids)}",
         state=state,
         **fields,
     )

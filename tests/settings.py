@@ -79,3 +79,6 @@ AIRFLOW_ENVIRONMENTS = {
         "UI_URL": "https://airflow.example.org",
     },
 }
+
+# The events endpoint is on; Airflow's callbacks in the contract tests sign with the same secret.
+AIRFLOW_EVENTS_SECRET = os.environ.get("DAC_EVENTS_SECRET", "tests-events-secret-0123456789")

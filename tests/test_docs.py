@@ -85,6 +85,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "AIRFLOW_RUN_ID_PREFIX": "no spaces",  # E015
         "AIRFLOW_MAX_CONF_BYTES": 0,  # E016
         "AIRFLOW_MAX_LOG_BYTES": "2MB",  # E019
+        "AIRFLOW_EVENTS_MAX_BYTES": -1,  # E023
     },
 ]
 

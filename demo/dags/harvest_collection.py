@@ -5,9 +5,9 @@ reports its progress in its log. conf: ``collection_id`` and the harvest
 settings (set by the Django Job), ``pages`` (default 3), ``sleep`` (seconds per
 page, default 0.5) and ``fail`` (true: the mapping step raises on purpose).
 
-The registry learns about these runs from its callbacks in Rikolti; when the
-package's events endpoint lands, this DAG gets ``airflow_client.callbacks``'
-``on_dag_success`` / ``on_dag_failure`` and task callbacks here.
+Every run pushes its events to the demo site (``airflow_client.callbacks``; ``make
+demo`` gives Airflow the connection ``django_airflow_client``): the collection's page
+shows its progress as it goes and what each task said, wherever the run was started.
 """
 
 from __future__ import annotations
@@ -15,6 +15,16 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from typing import Any
+
+from airflow_client.callbacks import (
+    on_dag_failure,
+    on_dag_success,
+    on_task_failure,
+    on_task_retry,
+    on_task_start,
+    on_task_success,
+    send_event,
+)
 
 try:  # Airflow 3: the authoring API lives in the task SDK.
     from airflow.sdk import DAG, task
@@ -35,7 +45,19 @@ def _conf(context: dict[str, Any]) -> dict[str, Any]:
     return dict(getattr(dag_run, "conf", None) or {})
 
 
-with DAG("harvest_collection", description="Harvest, map and index one collection", **COMMON):
+with DAG(
+    "harvest_collection",
+    description="Harvest, map and index one collection",
+    on_success_callback=on_dag_success,
+    on_failure_callback=on_dag_failure,
+    default_args={
+        "on_execute_callback": on_task_start,
+        "on_success_callback": on_task_success,
+        "on_failure_callback": on_task_failure,
+        "on_retry_callback": on_task_retry,
+    },
+    **COMMON,
+):
 
     @task
     def fetch_metadata(**context: Any) -> list[int]:
@@ -49,6 +71,7 @@ with DAG("harvest_collection", description="Harvest, map and index one collectio
         for page in range(1, pages + 1):
             time.sleep(float(conf.get("sleep", 0.5)))
             print(f"fetched page {page} of {pages} ({page * 100 // pages}%)")
+        send_event(context, "pages.fetched", {"pages": pages})  # a line of its own on the timeline
         return list(range(1, pages + 1))
 
     @task

@@ -345,14 +345,14 @@ def test_a_concurrent_sync_recording_the_same_run(
     finding_aid: Any, fake_airflow: fake.FakeAirflow, monkeypatch: pytest.MonkeyPatch, changes: list[Change]
 ) -> None:
     dag_run = fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
-    records_of = syncing._records_of
+    records_of = syncing.records_for_conf
 
     def other_process_first(*args: Any) -> Any:
         # Another cron process records the run between our look-up and our insert.
         refreshing.record_dag_run("default", dag_run, [finding_aid])
         return records_of(*args)
 
-    monkeypatch.setattr(syncing, "_records_of", other_process_first)
+    monkeypatch.setattr(syncing, "records_for_conf", other_process_first)
 
     report = sync()
 

@@ -8,6 +8,7 @@ from airflow_client.conf import get_settings
 from airflow_client.transports import get_transport
 
 
+@override_settings(AIRFLOW_EVENTS_SECRET=None)
 def test_defaults() -> None:
     s = get_settings()
     assert s.preserve_job_trigger is False
@@ -15,6 +16,7 @@ def test_defaults() -> None:
     assert s.poll_interval == 5
     assert s.events_secret is None
     assert s.run_id_prefix == "dj"
+    assert s.events_max_bytes == 256 * 1024
 
 
 def test_ui_url_defaults_to_base_url() -> None:

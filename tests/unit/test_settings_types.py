@@ -68,6 +68,8 @@ def test_top_level_setting_of_any_type_is_a_check_not_a_traceback(name: str, val
     assert isinstance(settings.poll_interval, float)
     assert isinstance(settings.max_conf_bytes, int)
     assert settings.max_conf_bytes > 0
+    assert isinstance(settings.events_max_bytes, int)
+    assert settings.events_max_bytes > 0
     assert isinstance(settings.run_id_prefix, str)
     assert settings.events_secret is None or isinstance(settings.events_secret, str)
     if value is not conf.DEFAULTS[name] and not _acceptable(name, value):
@@ -84,7 +86,7 @@ def _acceptable(name: str, value: Any) -> bool:
         return isinstance(value, bool)
     if name == "AIRFLOW_EVENTS_SECRET":
         return value is None
-    if name in ("AIRFLOW_MAX_CONF_BYTES", "AIRFLOW_MAX_LOG_BYTES"):
+    if name in ("AIRFLOW_MAX_CONF_BYTES", "AIRFLOW_MAX_LOG_BYTES", "AIRFLOW_EVENTS_MAX_BYTES"):
         return not isinstance(value, bool) and isinstance(value, int) and value > 0
     if name == "AIRFLOW_RUN_ID_PREFIX":
         return isinstance(value, str) and value != ""
