@@ -30,7 +30,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from airflow_client import progress
-from airflow_client.callbacks import signature
+from airflow_client.callbacks import KIND_PATTERN, TASK_KINDS, WIRE_VERSION, signature
 from airflow_client.conf import get_settings
 from airflow_client.exceptions import BadResponse
 from airflow_client.jobs import jobs_for_dag, records_for_conf
@@ -46,10 +46,8 @@ logger = logging.getLogger(__name__)
 
 #: How old (or how far ahead) a signed timestamp may be: a captured request cannot be replayed later.
 MAX_AGE_SECONDS = 300
-#: The kinds the callbacks send; send_event() may add its own (KIND_CHARS, up to 50 characters).
+#: The state a run event puts its run in; task kinds and send_event()'s own kinds: see callbacks.
 RUN_KINDS = {"dag_success": RunState.SUCCESS, "dag_failure": RunState.FAILED}
-TASK_KINDS = ("task_start", "task_success", "task_failure", "task_retry")
-KIND_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
 class EventRejected(Exception):
@@ -126,10 +124,10 @@ def parse(body: bytes) -> Event:
 
 def _event(data: Any) -> Event:
     data = _mapping(data, "the event")
-    if data.get("version") != 1:
+    if data.get("version") != WIRE_VERSION:
         raise ValueError(f"unknown version {data.get('version')!r}")
     kind = _text(data, "kind", 50)
-    if not set(kind) <= KIND_CHARS:
+    if not KIND_PATTERN.fullmatch(kind):
         raise ValueError(f"kind {kind!r} has characters other than a-z 0-9 _ . -")
     run = _mapping(data.get("run"), "run")
     conf = payloads._finite(run.get("conf") or {}, "a conf")
@@ -335,11 +333,3 @@ def _ignored(event: Event, why: str) -> Received:
         "airflow events: %s of %s/%s not kept: %s.", event.kind, event.run.dag_id, event.run.run_id, why
     )
     return Received("ignored", reason=why)
-
-
-def signed_headers(secret: str, body: bytes, timestamp: str | None = None) -> Mapping[str, str]:
-    """Headers a sender puts on ``body`` (what tests and the SQS envelope check use)."""
-    from airflow_client.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER
-
-    stamp = timestamp or str(int(time.time()))
-    return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: signature(secret, stamp, body)}

@@ -74,11 +74,11 @@ def _wait_for(
                 f"run {run_id} is {run.state if run else 'not recorded'} after {seconds:g} s, not {state}."
             )
         time.sleep(0.2)
-    while airflow is not None and not polled_at:  # the push won: keep polling to compare
+    while airflow is not None and not polled_at:  # the push won: keep polling, on the same beat, to compare
+        time.sleep(max(0.0, next_poll - time.monotonic()))
+        next_poll = time.monotonic() + POLL_SECONDS
         if airflow.transport.get_run("contract_events", run_id).state == state:
             polled_at = time.time()
-        else:
-            time.sleep(POLL_SECONDS)
     return run, polled_at
 
 
