@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # `X as X`: an explicit re-export
     from airflow_client.exceptions import (
         AirflowClientError as AirflowClientError,
+        AirflowDisabled as AirflowDisabled,
         AirflowUnavailable as AirflowUnavailable,
         AlreadyRunning as AlreadyRunning,
         InvalidConf as InvalidConf,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # `X as X`: an explicit re-export
 #: Where each public name lives (a test checks this map against the imports above).
 _HOMES = {
     "AirflowClientError": "airflow_client.exceptions",
+    "AirflowDisabled": "airflow_client.exceptions",
     "AirflowUnavailable": "airflow_client.exceptions",
     "AlreadyRunning": "airflow_client.exceptions",
     "InvalidConf": "airflow_client.exceptions",

@@ -21,15 +21,22 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from airflow_client import triggering
-from airflow_client.display import airflow_url
+from airflow_client import controls, refreshing, triggering
+from airflow_client.display import airflow_url, format_duration
 from airflow_client.exceptions import AirflowClientError, AlreadyRunning
-from airflow_client.jobs import Job, get_job
+from airflow_client.jobs import Job, get_job, jobs_for_dag
 from airflow_client.models import JobEvent, JobRecord, JobRun, JobTrigger, record_prefetches
+from airflow_client.states import RunState
+
+#: Most unfinished runs of a record its admin page re-reads from Airflow.
+MAX_REFRESHED = 20
 
 __all__ = [
     "JobEventAdmin",
@@ -64,6 +71,14 @@ def _record_link(record: Model) -> SafeString:
 
 def _records_html(owner: JobRun | JobTrigger) -> SafeString:
     return format_html_join(", ", "{}", ((_record_link(record),) for record in owner.records()))
+
+
+def _job_html(dag_id: str, environment: str) -> SafeString:
+    """A Job as pages name it: its label, the DAG id beside it."""
+    found = jobs_for_dag(dag_id, environment)
+    if not found or found[0].label == dag_id:
+        return format_html("{}", dag_id)
+    return format_html('{} <span class="quiet">({})</span>', found[0].label, dag_id)
 
 
 def _airflow_link(job_run: JobRun) -> SafeString:
@@ -133,13 +148,14 @@ class JobRunAdmin(RunAdminBase):
         "state",
         "environment",
         "records_links",
+        "started_by_label",
         "airflow_link",
         "created_at",
     )
-    list_filter = ("dag_id", "state", "environment", RecordTypeFilter, "started_here")
+    list_filter = ("dag_id", "state", "environment", RecordTypeFilter, "started_here", "started_by")
     search_fields = ("dag_run_id", "conf")
     date_hierarchy = "created_at"
-    readonly_fields = ("records_links", "airflow_link", "duration")
+    readonly_fields = ("records_links", "airflow_link", "duration", "started_by_label")
     fieldsets = (
         (None, {"fields": ("environment", "dag_id", "dag_run_id", "state", "airflow_link", "records_links")}),
         (
@@ -174,17 +190,68 @@ class JobRunAdmin(RunAdminBase):
                 )
             },
         ),
-        (_("This site"), {"fields": ("started_here", "job_trigger", "refreshed_at", "refresh_error")}),
+        (
+            _("This site"),
+            {"fields": ("started_here", "started_by", "job_trigger", "refreshed_at", "refresh_error")},
+        ),
     )
     inlines = (JobEventInline,)
+    actions = ("rerun_runs", "rerun_failed_tasks", "mark_succeeded", "mark_failed", "cancel_runs")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[JobRun]:
         # The records column costs one query per model, not one per row.
-        runs: QuerySet[JobRun] = super().get_queryset(request).prefetch_related(*record_prefetches())
+        runs: QuerySet[JobRun] = (
+            super().get_queryset(request).select_related("started_by").prefetch_related(*record_prefetches())
+        )
         return runs
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs come from Airflow
+
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("airflow_client.rerun_job"))
+
+    def has_mark_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("airflow_client.mark_job"))
+
+    @admin.action(description=_("Re-run every task of the selected runs"), permissions=("rerun",))
+    def rerun_runs(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        self._control(request, queryset, lambda run, user: controls.rerun(run, user=user))
+
+    @admin.action(description=_("Re-run the failed tasks of the selected runs"), permissions=("rerun",))
+    def rerun_failed_tasks(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        self._control(request, queryset, lambda run, user: controls.rerun(run, user=user, only_failed=True))
+
+    @admin.action(description=_("Mark the selected runs succeeded"), permissions=("mark",))
+    def mark_succeeded(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        self._control(request, queryset, lambda run, user: controls.mark(run, RunState.SUCCESS, user=user))
+
+    @admin.action(description=_("Mark the selected runs failed"), permissions=("mark",))
+    def mark_failed(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        self._control(request, queryset, lambda run, user: controls.mark(run, RunState.FAILED, user=user))
+
+    @admin.action(description=_("Cancel the selected runs"), permissions=("mark",))
+    def cancel_runs(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        self._control(request, queryset, lambda run, user: controls.cancel(run, user=user))
+
+    def _control(self, request: HttpRequest, queryset: QuerySet[JobRun], apply: Any) -> None:
+        """Apply one control to each selected run (through airflow_client.controls), said per run."""
+        for run in queryset:
+            name = format_html("{} {}", _job_html(run.dag_id, run.environment), run.dag_run_id)
+            try:
+                apply(run, request.user)
+            except controls.ControlRefused as exc:
+                self.message_user(request, format_html("{}: {}", name, exc), messages.ERROR)
+            else:
+                self.message_user(
+                    request, format_html("{}: {}", name, run.get_state_display()), messages.SUCCESS
+                )
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        # The page shows the runs as Airflow has them now (at most one call per run per interval).
+        changelist = super().get_changelist_instance(request)
+        refreshing.refresh_shown(changelist.result_list)
+        return changelist
 
     def has_change_permission(self, request: HttpRequest, obj: JobRun | None = None) -> bool:
         return False
@@ -196,6 +263,10 @@ class JobRunAdmin(RunAdminBase):
     @admin.display(description=_("Airflow"))
     def airflow_link(self, obj: JobRun) -> SafeString:
         return _airflow_link(obj)
+
+    @admin.display(description=_("started by"), ordering="started_by__username")
+    def started_by_label(self, obj: JobRun) -> str:
+        return obj.started_by_label
 
 
 @admin.register(JobTrigger)
@@ -236,7 +307,7 @@ class JobRunInline(InlineBase):
     model = JobRecord
     ct_field = "content_type"
     ct_fk_field = "object_id"
-    fields = ("run_link", "dag_id", "state", "start_date", "end_date", "airflow_link")
+    fields = ("job_label", "state", "when", "started_by", "links")
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -249,10 +320,19 @@ class JobRunInline(InlineBase):
             super()
             .get_queryset(request)
             .filter(job_run__isnull=False)
-            .select_related("job_run")
+            .select_related("job_run", "job_run__started_by")
             .order_by("-job_run__created_at", "-job_run_id")
         )
         return links
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        if obj is not None:  # the record's unfinished runs, as Airflow has them now (coalesced)
+            content_type = ContentType.objects.get_for_model(obj)
+            unfinished = JobRun.objects.active().filter(
+                job_records__content_type=content_type, job_records__object_id=str(obj.pk)
+            )
+            refreshing.refresh_shown(unfinished[:MAX_REFRESHED])
+        return super().get_formset(request, obj, **kwargs)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -260,28 +340,45 @@ class JobRunInline(InlineBase):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description=_("run"))
-    def run_link(self, link: JobRecord) -> SafeString:
-        if link.job_run is None:
-            return format_html("{}", "-")
-        url = reverse("admin:airflow_client_jobrun_change", args=[link.job_run.pk])
-        return format_html('<a href="{}">{}</a>', url, link.job_run.dag_run_id)
+    @admin.display(description=_("job"))
+    def job_label(self, link: JobRecord) -> SafeString:
+        run = link.job_run
+        return _job_html(run.dag_id, run.environment) if run else format_html("{}", "-")
 
     @admin.display(description=_("state"))
     def state(self, link: JobRecord) -> str:
         return link.job_run.get_state_display() if link.job_run else ""
 
-    @admin.display(description=_("started"))
-    def start_date(self, link: JobRecord) -> Any:
-        return link.job_run.start_date if link.job_run else None
+    @admin.display(description=_("when"))
+    def when(self, link: JobRecord) -> str:
+        run = link.job_run
+        if run is None:
+            return ""
+        moment = run.start_date or run.created_at
+        text = date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
+        duration = format_duration(run.duration)
+        return f"{text} ({duration})" if duration else text
 
-    @admin.display(description=_("ended"))
-    def end_date(self, link: JobRecord) -> Any:
-        return link.job_run.end_date if link.job_run else None
+    @admin.display(description=_("started by"))
+    def started_by(self, link: JobRecord) -> str:
+        return link.job_run.started_by_label if link.job_run else ""
 
-    @admin.display(description=_("Airflow"))
-    def airflow_link(self, link: JobRecord) -> SafeString:
-        return _airflow_link(link.job_run) if link.job_run else format_html("{}", "-")
+    @admin.display(description=_("links"))
+    def links(self, link: JobRecord) -> SafeString:
+        run = link.job_run
+        if run is None:
+            return format_html("{}", "-")
+        detail = reverse("airflow_client:run_detail", args=[run.pk])
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}#tasks">{}</a> · <a href="{}">{}</a> · {}',
+            detail,
+            run.dag_run_id,
+            detail,
+            _("logs"),
+            reverse("admin:airflow_client_jobrun_change", args=[run.pk]),
+            _("admin"),
+            _airflow_link(run),
+        )
 
 
 def trigger_action(job: type[Job] | Job | str, *, description: str | None = None) -> AdminAction:
@@ -321,5 +418,15 @@ def trigger_action(job: type[Job] | Job | str, *, description: str | None = None
 
     dag_id = job if isinstance(job, str) else job.dag_id
     action.__name__ = f"trigger_{dag_id}"
-    label = description or _("Start Airflow job %(dag_id)s for the selected records") % {"dag_id": dag_id}
+    # Lazy: admin modules load before the Jobs are registered; the label is read when shown.
+    label = (
+        description
+        or lazy(
+            lambda: (
+                _("Start “%(job)s” (%(dag_id)s) for the selected records")
+                % {"job": get_job(job).label, "dag_id": dag_id}
+            ),
+            str,
+        )()
+    )
     return admin.action(description=label)(action)

@@ -51,6 +51,19 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
                 "Use a positive number of seconds (default 5).",
             )
         )
+    enabled = raw("AIRFLOW_ENABLED")
+    if not isinstance(enabled, bool):
+        errors.append(
+            _error(24, f"AIRFLOW_ENABLED must be True or False, not {enabled!r}.", "Default: True.")
+        )
+    elif not enabled and all_jobs():
+        errors.append(
+            _warning(
+                2,
+                "AIRFLOW_ENABLED is False: nothing is sent to Airflow, and the registered Jobs cannot start.",
+                "Pages show the runs as last recorded. Set AIRFLOW_ENABLED = True to turn Airflow back on.",
+            )
+        )
     if not isinstance(raw("AIRFLOW_PRESERVE_JOB_TRIGGER"), bool):
         errors.append(_error(13, "AIRFLOW_PRESERVE_JOB_TRIGGER must be True or False.", "Default: False."))
     secret = raw("AIRFLOW_EVENTS_SECRET")

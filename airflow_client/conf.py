@@ -18,6 +18,7 @@ from django.dispatch import receiver
 
 #: Defaults of the top-level settings (README lists each).
 DEFAULTS: dict[str, Any] = {
+    "AIRFLOW_ENABLED": True,
     "AIRFLOW_ENVIRONMENTS": {},
     "AIRFLOW_PRESERVE_JOB_TRIGGER": False,
     "AIRFLOW_REFRESH_INTERVAL": 5,
@@ -66,6 +67,8 @@ class Settings:
     max_conf_bytes: int
     max_log_bytes: int = DEFAULTS["AIRFLOW_MAX_LOG_BYTES"]
     events_max_bytes: int = DEFAULTS["AIRFLOW_EVENTS_MAX_BYTES"]
+    #: False: nothing is sent to Airflow (AIRFLOW_ENABLED).
+    enabled: bool = True
 
 
 def raw(name: str) -> Any:
@@ -118,6 +121,8 @@ def get_settings() -> Settings:
         max_conf_bytes=_positive_int("AIRFLOW_MAX_CONF_BYTES"),
         max_log_bytes=_positive_int("AIRFLOW_MAX_LOG_BYTES"),
         events_max_bytes=_positive_int("AIRFLOW_EVENTS_MAX_BYTES"),
+        # Only an explicit False turns Airflow off; a wrong type is check E024 and keeps it on.
+        enabled=raw("AIRFLOW_ENABLED") is not False,
     )
 
 

@@ -16,6 +16,13 @@ class ConfigurationError(AirflowClientError):
     """A setting or an environment alias is wrong (system checks say which)."""
 
 
+class AirflowDisabled(AirflowClientError):
+    """Airflow is turned off on this site (``AIRFLOW_ENABLED = False``): nothing is sent to it."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or "Airflow is turned off on this site (AIRFLOW_ENABLED = False).")
+
+
 class UnknownJob(AirflowClientError):
     """A dag_id or Job class that is not registered."""
 

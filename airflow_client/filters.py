@@ -7,6 +7,7 @@ from typing import Any
 
 import django_filters
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -18,7 +19,7 @@ from django_filters.widgets import DateRangeWidget
 
 from airflow_client.conf import get_settings
 from airflow_client.jobs import all_jobs, dag_ids
-from airflow_client.models import JobRecord, JobRun
+from airflow_client.models import JobRecord, JobRun, user_label
 from airflow_client.states import RunState
 
 #: Airflow's run types (Airflow 2 says dataset_triggered, Airflow 3 asset_triggered).
@@ -49,6 +50,17 @@ def record_type_choices() -> list[tuple[str, str]]:
             continue
         seen[model._meta.label_lower] = str(model._meta.verbose_name).capitalize()
     return sorted(seen.items(), key=lambda item: item[1])
+
+
+#: The "started by" choice of runs Airflow started (its UI, a schedule, the CLI).
+AIRFLOW_CHOICE = "airflow"
+
+
+def started_by_choices() -> list[tuple[str, str]]:
+    """Airflow, then the users who started runs here."""
+    users = get_user_model().objects.filter(pk__in=JobRun.objects.values("started_by").distinct())
+    named = sorted((user_label(user), str(user.pk)) for user in users)
+    return [(AIRFLOW_CHOICE, str(_("Airflow"))), *((pk, label) for label, pk in named)]
 
 
 class BoundedDateRangeField(DateRangeField):  # type: ignore[misc]
@@ -89,6 +101,9 @@ class JobRunFilter(django_filters.FilterSet):  # type: ignore[misc]
         choices=(("app", _("this app")), ("airflow", _("Airflow"))),
         method="filter_started_from",
     )
+    started_by = django_filters.ChoiceFilter(
+        label=_("Started by"), choices=lambda: started_by_choices(), method="filter_started_by"
+    )
     started = DateRangeFilter(
         label=_("Started between"), field_name="start_date", widget=DateRangeWidget(attrs={"type": "date"})
     )
@@ -117,6 +132,16 @@ class JobRunFilter(django_filters.FilterSet):  # type: ignore[misc]
             links = links.filter(object_id=data["object_id"])
         filtered: models.QuerySet[JobRun] = queryset.filter(Exists(links))
         return filtered
+
+    def filter_started_by(
+        self, queryset: models.QuerySet[JobRun], name: str, value: str
+    ) -> models.QuerySet[JobRun]:
+        found: models.QuerySet[JobRun] = (
+            queryset.filter(started_here=False)
+            if value == AIRFLOW_CHOICE
+            else queryset.filter(started_by_id=int(value))  # one of the choices: a user's key
+        )
+        return found
 
     def filter_started_from(
         self, queryset: models.QuerySet[JobRun], name: str, value: str

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from airflow_client.exceptions import AirflowError, AuthenticationFailed, BadResponse
-from airflow_client.states import ACTIVE_STATES, FINISHED_STATES, RunState
+from airflow_client.states import ACTIVE_STATES, FINISHED_STATES, RunState, labelled
 
 if TYPE_CHECKING:
     from airflow_client.jobs import Job
@@ -45,6 +45,12 @@ def _read_error(exc: Exception) -> str:
     if isinstance(exc, AuthenticationFailed):
         return f"{CREDENTIALS_REFUSED}: {exc}"
     return str(exc)
+
+
+def user_label(user: Any) -> str:
+    """A user as pages name them: the full name, else the username."""
+    full_name = getattr(user, "get_full_name", lambda: "")()
+    return str(full_name or user.get_username())
 
 
 def content_key(obj: models.Model) -> tuple[ContentType, str]:
@@ -382,6 +388,15 @@ class JobRun(models.Model):
     note = models.TextField(_("note"), blank=True)
     #: True when this app triggered the run (its JobTrigger may be gone since).
     started_here = models.BooleanField(_("started here"), default=False)
+    #: the user who started it here (kept when its JobTrigger is deleted); None: Airflow, or code.
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("started by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     job_trigger = models.ForeignKey(
         JobTrigger,
         verbose_name=_("job trigger"),
@@ -402,6 +417,8 @@ class JobRun(models.Model):
     failed_task_id = models.CharField(_("failed task"), max_length=250, blank=True)
     failed_try_number = models.PositiveIntegerField(_("failed try"), null=True, blank=True)
     failed_map_index = models.IntegerField(_("failed map index"), default=-1)
+    #: the failed try's error line, when its failure event carried one.
+    failed_error = models.TextField(_("failed task's error"), blank=True)
     #: when the last event pushed from Airflow arrived (None: never).
     pushed_at = models.DateTimeField(_("last event received"), null=True, blank=True)
 
@@ -411,7 +428,11 @@ class JobRun(models.Model):
         verbose_name = _("job run")
         verbose_name_plural = _("job runs")
         ordering = ("-created_at", "-id")
-        permissions = (("trigger_job", _("Can trigger Airflow jobs")),)
+        permissions = (
+            ("trigger_job", _("Can trigger Airflow jobs")),
+            ("rerun_job", _("Can re-run Airflow job runs")),
+            ("mark_job", _("Can mark Airflow job runs succeeded or failed, and cancel them")),
+        )
         constraints = (
             models.UniqueConstraint(
                 fields=("environment", "dag_id", "dag_run_id"), name="airflow_client_jobrun_unique_run"
@@ -425,6 +446,17 @@ class JobRun(models.Model):
     @property
     def finished(self) -> bool:
         return self.state in FINISHED_STATES
+
+    @property
+    def started_by_label(self) -> str:
+        """Who started the run, as people read it: the user, "this site" (code), or "Airflow"."""
+        if self.started_here:
+            if self.started_by is not None:
+                return user_label(self.started_by)
+            return str(_("this site"))
+        if self.triggering_user:  # Airflow 3 says who, e.g. from its UI
+            return f"{_('Airflow')} ({self.triggering_user})"
+        return str(_("Airflow"))
 
     @property
     def duration(self) -> timedelta | None:
@@ -505,6 +537,7 @@ class JobRun(models.Model):
             failed_task_id=self.failed_task_id,
             failed_try_number=self.failed_try_number,
             failed_map_index=self.failed_map_index,
+            failed_error=self.failed_error,
         )
 
     def store_progress(self, progress: Progress, **extra: Any) -> None:
@@ -516,6 +549,7 @@ class JobRun(models.Model):
             "failed_task_id": progress.failed_task_id[:250],
             "failed_try_number": progress.failed_try_number,
             "failed_map_index": progress.failed_map_index,
+            "failed_error": progress.failed_error[:2000],
             **extra,
         }
         self._one().update(**fields)
@@ -542,6 +576,7 @@ class Progress:
     failed_task_id: str = ""
     failed_try_number: int | None = None
     failed_map_index: int = -1
+    failed_error: str = ""
 
     @property
     def percent(self) -> int:
@@ -609,6 +644,44 @@ EVENT_LABELS = {
     "task_failure": _("Task failed"),
     "task_retry": _("Task failed, will retry"),
 }
+
+
+class JobAction(models.Model):
+    """What an operator did to a run (re-run, mark, cancel), and how it went: the run's audit lines."""
+
+    class Action(models.TextChoices):
+        RERUN = labelled("rerun", _("re-ran every task"))
+        RERUN_FAILED = labelled("rerun_failed", _("re-ran the failed tasks"))
+        MARK_SUCCESS = labelled("mark_success", _("marked it succeeded"))
+        MARK_FAILED = labelled("mark_failed", _("marked it failed"))
+        CANCEL = labelled("cancel", _("cancelled it"))
+
+    job_run = models.ForeignKey(
+        JobRun, verbose_name=_("job run"), on_delete=models.CASCADE, related_name="actions"
+    )
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    #: the user's name when it was done (kept if the user is deleted).
+    user_label = models.CharField(_("by"), max_length=250, blank=True)
+    #: False: Airflow refused (``detail`` says why).
+    done = models.BooleanField(_("done"), default=True)
+    detail = models.TextField(_("detail"), blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("job action")
+        verbose_name_plural = _("job actions")
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.user_label or '?'} {self.get_action_display()} ({self.created_at:%Y-%m-%d %H:%M})"
 
 
 class JobRecord(models.Model):

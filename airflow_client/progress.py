@@ -61,4 +61,5 @@ def from_events(events: Iterable[JobEvent], task_count: int | None) -> Progress:
         failed_task_id=last.task_id if last else "",
         failed_try_number=last.try_number if last else None,
         failed_map_index=last.map_index if last else -1,
+        failed_error=last.error if last else "",
     )

@@ -6,6 +6,8 @@ triggering path uses its helpers to record a run Airflow started.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -15,7 +17,7 @@ from django.utils import timezone
 
 from airflow_client import progress, pruning
 from airflow_client.conf import get_settings
-from airflow_client.exceptions import AirflowError, AirflowUnavailable, NotFound
+from airflow_client.exceptions import AirflowClientError, AirflowError, AirflowUnavailable, NotFound
 from airflow_client.models import JobRun, JobTrigger, content_key
 from airflow_client.signals import run_state_changed
 from airflow_client.states import FINISHED_STATES, RunState
@@ -30,6 +32,7 @@ __all__ = [
     "raise_unavailable",
     "record_dag_run",
     "refresh",
+    "refresh_shown",
     "run_url",
     "task_instances",
     "task_log",
@@ -45,10 +48,11 @@ def refresh(job_run: JobRun, *, force: bool = False) -> JobRun:
     only re-read with ``force``. A run Airflow no longer has is marked failed
     (refresh_error says why) and frees its record. When Airflow cannot be read
     the error is stored on the run and AirflowUnavailable raised. A run deleted
-    here meanwhile is returned as it was.
+    here meanwhile is returned as it was. With AIRFLOW_ENABLED False the run is
+    returned as recorded, without asking.
     """
-    if job_run.finished and not force:
-        return job_run
+    if (job_run.finished and not force) or not get_settings().enabled:
+        return job_run  # finished, or Airflow turned off: shown as recorded
     interval = None if force else timedelta(seconds=get_settings().refresh_interval)
     if interval is not None and job_run.refreshed_within(interval):
         return job_run  # the hot path of every widget poll: no UPDATE, no re-read
@@ -84,6 +88,23 @@ def _read_progress(job_run: JobRun, dag_run: DagRun) -> None:
     except AirflowError:
         return
     job_run.store_progress(progress.from_task_instances(found))
+
+
+def refresh_shown(runs: Iterable[JobRun]) -> None:
+    """Re-read, in place, the unfinished runs a page is about to show (each coalesced by refresh()).
+
+    A page must not wait on Airflow for long: once the environment's TIMEOUT has
+    passed, the remaining runs are shown as last read. Errors are kept on the runs.
+    """
+    started = time.monotonic()
+    for job_run in runs:
+        if job_run.finished:
+            continue
+        options = get_settings().environments.get(job_run.environment, {})
+        if time.monotonic() - started > float(options.get("TIMEOUT") or 0):
+            return
+        with contextlib.suppress(AirflowClientError):  # stored on the run (refresh_error): the page says so
+            refresh(job_run)
 
 
 def record_dag_run(

@@ -15,7 +15,7 @@ from django.utils.translation import gettext, gettext_lazy as _
 __all__ = ["ACTIVE_STATES", "FINISHED_STATES", "RunState", "state_label"]
 
 
-def _labelled(value: str, label: Promise) -> str:
+def labelled(value: str, label: Promise) -> str:
     # Django takes a (value, label) member apart at run time; the type stubs would
     # read it as a tuple, so type checkers are told what each member is: a str.
     return cast(str, (value, label))
@@ -24,10 +24,10 @@ def _labelled(value: str, label: Promise) -> str:
 class RunState(models.TextChoices):
     """A DAG run's state as Airflow names it; ``success`` and ``failed`` are final."""
 
-    QUEUED = _labelled("queued", _("Queued"))
-    RUNNING = _labelled("running", _("Running"))
-    SUCCESS = _labelled("success", _("Succeeded"))
-    FAILED = _labelled("failed", _("Failed"))
+    QUEUED = labelled("queued", _("Queued"))
+    RUNNING = labelled("running", _("Running"))
+    SUCCESS = labelled("success", _("Succeeded"))
+    FAILED = labelled("failed", _("Failed"))
 
 
 ACTIVE_STATES = frozenset({RunState.QUEUED, RunState.RUNNING})

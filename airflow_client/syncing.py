@@ -85,6 +85,8 @@ class SyncReport:
     failed_environments: tuple[str, ...] = ()
     #: of the failed environments, those where Airflow refused this site's credentials (401/403).
     auth_failed_environments: tuple[str, ...] = ()
+    #: AIRFLOW_ENABLED was False: nothing was asked of Airflow.
+    disabled: bool = False
 
     @property
     def all_failed(self) -> bool:
@@ -92,6 +94,8 @@ class SyncReport:
         return bool(self.environments) and set(self.failed_environments) == set(self.environments)
 
     def __str__(self) -> str:
+        if self.disabled:
+            return "Airflow is turned off on this site (AIRFLOW_ENABLED = False): nothing was synced."
         counts = (
             f"Refreshed {self.refreshed} run(s), discovered {self.discovered}, updated {self.updated}, "
             f"resolved {self.resolved} trigger(s)"
@@ -137,8 +141,9 @@ class _Tally:
 
     def report(self) -> SyncReport:
         failed = [alias for alias, env in self.environments.items() if env.unreachable and not env.answered]
+        counts: dict[str, Any] = dict(self.counts)
         return SyncReport(
-            **self.counts,
+            **counts,
             errors=tuple(self.errors),
             environments=tuple(self.environments),
             failed_environments=tuple(failed),
@@ -166,7 +171,10 @@ def sync(*, environment: str | None = None, discover: bool = True) -> SyncReport
     ``environment``: only this alias of AIRFLOW_ENVIRONMENTS (ConfigurationError
     if there is none). ``discover=False`` skips listing runs. Airflow errors do
     not raise: they are in the report, and the recorded runs are kept as they were.
+    With AIRFLOW_ENABLED False nothing is done (``report.disabled``).
     """
+    if not get_settings().enabled:
+        return SyncReport(disabled=True)
     tally = _Tally()
     for alias in _aliases(environment):
         tally.environments[alias] = _Environment()

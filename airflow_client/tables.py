@@ -14,7 +14,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext_lazy as _
 
 from airflow_client.display import format_duration
 from airflow_client.models import JobRecord, JobRun, record_prefetches
@@ -68,7 +68,9 @@ class JobRunTable(tables.Table):  # type: ignore[misc]
         order_by=("run_duration",),
         attrs={"td": {"class": "ac-nowrap"}},
     )
-    started_here = tables.Column(verbose_name=_("Started from"))
+    started_by = tables.Column(
+        verbose_name=_("Started by"), empty_values=(), order_by=("started_here", "started_by__username")
+    )
     run_type = tables.Column(verbose_name=_("Run type"))
     environment = tables.Column(verbose_name=_("Environment"))
 
@@ -82,7 +84,7 @@ class JobRunTable(tables.Table):  # type: ignore[misc]
             "state",
             "start_date",
             "duration",
-            "started_here",
+            "started_by",
             "run_type",
             "environment",
         )
@@ -120,8 +122,8 @@ class JobRunTable(tables.Table):  # type: ignore[misc]
     def render_duration(self, record: JobRun) -> str:
         return format_duration(record.duration) or "—"
 
-    def render_started_here(self, value: bool) -> str:
-        return gettext("this app") if value else gettext("Airflow")
+    def render_started_by(self, record: JobRun) -> str:
+        return record.started_by_label
 
 
 CSV_HEADER = (
@@ -132,6 +134,7 @@ CSV_HEADER = (
     "state",
     "run_type",
     "started_from",
+    "started_by",
     "records",
     "logical_date",
     "queued_at",
@@ -179,6 +182,7 @@ def _chunk_rows(request: HttpRequest, runs: list[JobRun]) -> Iterator[list[str]]
                 run.state,
                 run.run_type,
                 "app" if run.started_here else "airflow",
+                run.started_by.get_username() if run.started_by is not None else "",
                 " ".join(f"{obj._meta.label_lower}:{obj.pk}" for obj in records.get(run.pk, [])),
                 _iso(run.logical_date),
                 _iso(run.queued_at),

@@ -24,6 +24,7 @@ from django.utils import timezone
 from airflow_client.conf import get_settings
 from airflow_client.exceptions import (
     AirflowClientError,
+    AirflowDisabled,
     AirflowError,
     AirflowTimeout,
     AirflowUnavailable,
@@ -108,12 +109,17 @@ def trigger(
 ) -> JobRun:
     """Start ``job``'s DAG for ``obj``; returns the new JobRun.
 
-    Raises InvalidConf, AlreadyRunning (``.job_run``: the active run) or
-    TriggerFailed (``.job_trigger``: the saved request and Airflow's answer).
+    Raises InvalidConf, AlreadyRunning (``.job_run``: the active run),
+    TriggerFailed (``.job_trigger``: the saved request and Airflow's answer) or
+    AirflowDisabled (AIRFLOW_ENABLED is False; nothing is saved).
     """
     job = get_job(job)
     if obj.pk is None:
         raise ValueError("trigger() needs a saved record.")
+    if not get_settings().enabled:
+        raise AirflowDisabled(
+            "Airflow is turned off on this site (AIRFLOW_ENABLED = False): nothing was started."
+        )
     overrides = validate_conf({} if conf is None else conf)
     merged: dict[str, Any] = {**validate_conf(job.get_conf(obj)), **overrides}
     if job.conf_key:
@@ -356,7 +362,11 @@ def _record_started(job_trigger: JobTrigger, dag_run: DagRun, *, status_code: in
     keep = get_settings().preserve_job_trigger
     with transaction.atomic():
         stored: tuple[JobRun, str | None] = JobRun.objects.store_dag_run(
-            job_trigger.environment, dag_run, started_here=True, job_trigger=job_trigger if keep else None
+            job_trigger.environment,
+            dag_run,
+            started_here=True,
+            started_by_id=job_trigger.user_id,
+            job_trigger=job_trigger if keep else None,
         )
         job_run, old_state = stored
         job_trigger.mark_started(job_run, status_code=status_code, response=_run_json(dag_run), keep=keep)

@@ -32,6 +32,7 @@ urlpatterns = [
     path("runs/", views.run_list, name="run_list"),
     path("runs.csv", views.run_list_csv, name="run_list_csv"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
+    path("runs/<int:pk>/<slug:action>/", views.run_control, name="run_control"),
     path("runs/<int:pk>/logs/<airflow_task_id:task_id>/<int:try_number>/", views.run_log, name="run_log"),
     # The record's key comes last and may hold slashes (text primary keys).
     path("widget/<str:model>/<str:dag_id>/<path:object_id>/status/", views.status, name="status"),

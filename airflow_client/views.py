@@ -17,7 +17,7 @@ from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
 from django.http import (
     Http404,
@@ -30,16 +30,23 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from django_filters.views import FilterView
-from django_htmx.http import HttpResponseClientRefresh, HttpResponseStopPolling, trigger_client_event
+from django_htmx.http import (
+    HttpResponseClientRedirect,
+    HttpResponseClientRefresh,
+    HttpResponseStopPolling,
+    trigger_client_event,
+)
 from django_tables2 import SingleTableMixin
 
-from airflow_client import refreshing, triggering
+from airflow_client import controls, refreshing, triggering
+from airflow_client.conf import get_settings
 from airflow_client.display import airflow_url, log_page_url
 from airflow_client.exceptions import (
     AirflowClientError,
+    AirflowDisabled,
     AlreadyRunning,
     AuthenticationFailed,
     NotFound,
@@ -49,6 +56,7 @@ from airflow_client.exceptions import (
 from airflow_client.filters import JobRunFilter
 from airflow_client.jobs import Job, find_job
 from airflow_client.models import JobRun, JobTrigger
+from airflow_client.states import RunState
 from airflow_client.tables import (
     PER_PAGE_DEFAULT,
     BoundedPaginator,
@@ -225,7 +233,7 @@ class RunListView(SingleTableMixin, FilterView):  # type: ignore[misc]
     table_pagination = {"per_page": PER_PAGE_DEFAULT, "paginator_class": BoundedPaginator}
 
     def get_queryset(self) -> models.QuerySet[JobRun]:
-        return annotate_for_sorting(JobRun.objects.all())
+        return annotate_for_sorting(JobRun.objects.select_related("started_by"))
 
     def get_template_names(self) -> list[str]:
         if _wants_partial(self.request):
@@ -249,7 +257,9 @@ run_list = _guarded(RunListView.as_view())
 @require_GET
 def run_list_csv(request: HttpRequest) -> HttpResponseBase:
     """The filtered (and sorted) history as CSV, same query string as the page."""
-    filterset = JobRunFilter(request.GET, queryset=JobRun.objects.all(), request=request)
+    filterset = JobRunFilter(
+        request.GET, queryset=JobRun.objects.select_related("started_by"), request=request
+    )
     if not filterset.is_valid():
         # Said before the stream starts: an error cannot be told once the CSV is on its way.
         errors = [f"{name}: {' '.join(texts)}" for name, texts in filterset.errors.items()]
@@ -263,14 +273,15 @@ def run_list_csv(request: HttpRequest) -> HttpResponseBase:
 @_guarded
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(JobRun.objects.select_related("job_trigger"), pk=pk)
+    run = get_object_or_404(JobRun.objects.select_related("job_trigger", "started_by"), pk=pk)
     tasks_error = ""
-    credentials_refused = False
+    credentials_refused = airflow_off = False
     try:
         tasks = refreshing.task_instances(run)
     except AirflowClientError as exc:
         tasks, tasks_error = [], str(exc)
         credentials_refused = isinstance(exc, AuthenticationFailed)
+        airflow_off = isinstance(exc, AirflowDisabled)
     context = {
         "run": run,
         "records": run.records(),
@@ -280,6 +291,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "tasks": [_task_row(run, task) for task in tasks],
         "tasks_error": tasks_error,
         "credentials_refused": credentials_refused,
+        "airflow_off": airflow_off,
+        "controls": _controls(request, run),
+        "actions": run.actions.select_related("user"),
         "airflow_url": airflow_url(run),
         **_timeline(run),
     }
@@ -290,6 +304,66 @@ def _timeline(run: JobRun) -> dict[str, Any]:
     """The run's pushed events, oldest first; only the newest TIMELINE_EVENTS of a long one."""
     newest = list(run.events.order_by("-occurred_at", "-id")[: TIMELINE_EVENTS + 1])
     return {"events": newest[:TIMELINE_EVENTS][::-1], "events_cut": len(newest) > TIMELINE_EVENTS}
+
+
+#: The operators' controls of the run page: URL action -> (permission, button text).
+CONTROLS: dict[str, tuple[str, Any]] = {
+    "rerun": ("airflow_client.rerun_job", gettext_lazy("Re-run every task")),
+    "rerun_failed": ("airflow_client.rerun_job", gettext_lazy("Re-run the failed tasks")),
+    "mark_success": ("airflow_client.mark_job", gettext_lazy("Mark succeeded")),
+    "mark_failed": ("airflow_client.mark_job", gettext_lazy("Mark failed")),
+    "cancel": ("airflow_client.mark_job", gettext_lazy("Cancel the run")),
+}
+
+
+def _controls(request: HttpRequest, run: JobRun) -> list[dict[str, str]]:
+    """The controls this user may use on ``run`` now (none while Airflow is turned off)."""
+    if not get_settings().enabled:
+        return []
+    if run.finished:
+        shown = ["rerun", *(["rerun_failed"] if run.state == RunState.FAILED else [])]
+        shown.append("mark_failed" if run.state == RunState.SUCCESS else "mark_success")
+    else:
+        shown = ["cancel"]
+    return [
+        {
+            "action": action,
+            "label": str(CONTROLS[action][1]),
+            "url": reverse("airflow_client:run_control", kwargs={"pk": run.pk, "action": action}),
+        }
+        for action in shown
+        if request.user.has_perm(CONTROLS[action][0])
+    ]
+
+
+@_guarded
+@require_POST
+def run_control(request: HttpRequest, pk: int, action: str) -> HttpResponseBase:
+    """Re-run, mark or cancel a run (a control of the run page), then back to the run page."""
+    if action not in CONTROLS:
+        raise Http404(gettext("No such action."))
+    if not request.user.has_perm(CONTROLS[action][0]):
+        raise PermissionDenied
+    run = get_object_or_404(JobRun, pk=pk)
+    user = request.user if isinstance(request.user, AbstractBaseUser) else None
+    try:
+        if action in ("rerun", "rerun_failed"):
+            controls.rerun(run, user=user, only_failed=action == "rerun_failed")
+            text = gettext("Airflow runs it again.")
+        elif action == "cancel":
+            controls.cancel(run, user=user)
+            text = gettext("The run was cancelled.")
+        else:
+            controls.mark(run, RunState.SUCCESS if action == "mark_success" else RunState.FAILED, user=user)
+            text = gettext("The run was marked %(state)s.") % {"state": run.get_state_display().lower()}
+    except controls.ControlRefused as exc:
+        messages.error(request, str(exc), fail_silently=True)
+    else:
+        messages.success(request, text, fail_silently=True)
+    target = reverse("airflow_client:run_detail", args=[run.pk])
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(target)
+    return redirect(target)
 
 
 def _pretty(value: Any) -> str:

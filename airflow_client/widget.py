@@ -145,6 +145,11 @@ class Widget:
         return is_polling(self.run, self.starting)
 
     @property
+    def airflow_off(self) -> bool:
+        """AIRFLOW_ENABLED is False: the widget shows what is recorded, starts nothing, asks nothing."""
+        return not get_settings().enabled
+
+    @property
     def blocked(self) -> bool:
         """Whether a new run would be refused now: one at a time, and one is active or starting."""
         return self.polling and not self.job.allow_concurrent
@@ -335,7 +340,9 @@ def poll(job: Job, obj: models.Model, run_pk: str | None = None) -> tuple[JobRun
 
 
 def is_polling(run: JobRun | None, starting: JobTrigger | None) -> bool:
-    """A widget polls while its run is unfinished or its trigger unconfirmed."""
+    """A widget polls while its run is unfinished or its trigger unconfirmed (and Airflow is on)."""
+    if not get_settings().enabled:
+        return False
     return starting is not None or (run is not None and not run.finished)
 
 

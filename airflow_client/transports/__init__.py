@@ -10,7 +10,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from airflow_client.conf import TRANSPORT_ALIASES, get_settings
-from airflow_client.exceptions import ConfigurationError
+from airflow_client.exceptions import AirflowDisabled, ConfigurationError
 from airflow_client.transports.base import Transport
 
 __all__ = ["Transport", "get_transport", "reset", "transport_class"]
@@ -34,7 +34,12 @@ def transport_class(name: str) -> type[Transport]:
 
 
 def get_transport(alias: str = "default") -> Transport:
-    """The transport for ``alias`` of AIRFLOW_ENVIRONMENTS (created once, then reused)."""
+    """The transport for ``alias`` of AIRFLOW_ENVIRONMENTS (created once, then reused).
+
+    AirflowDisabled while AIRFLOW_ENABLED is False: every path to Airflow passes here.
+    """
+    if not get_settings().enabled:
+        raise AirflowDisabled()
     with _lock:
         if alias not in _instances:
             options = get_settings().environments.get(alias)

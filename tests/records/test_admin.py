@@ -118,3 +118,97 @@ def test_changelist_queries_do_not_grow_with_rows(admin_client: Client) -> None:
         return len(queries)
 
     assert count_queries(2) == count_queries(20)
+
+
+# --- an admin that is current, and that names Jobs by their label (issue 11) -------------------
+
+
+def test_the_changelist_shows_unfinished_runs_as_airflow_has_them(
+    admin_client: Client, finding_aid: Any, fake_airflow: fake.FakeAirflow, settings: Any
+) -> None:
+    settings.AIRFLOW_REFRESH_INTERVAL = 60
+    job_run = trigger(IndexFindingAid, finding_aid)
+    JobRun.objects.filter(pk=job_run.pk).update(refreshed_at=None)  # due for a read
+    fake_airflow.finish(job_run.dag_run_id, "success")
+    url = reverse("admin:airflow_client_jobrun_changelist")
+
+    page = admin_client.get(url).content.decode()
+
+    assert "Succeeded" in page
+    assert JobRun.objects.get().state == "success"
+    assert fake_airflow.call_count("get_run") == 1
+    admin_client.get(url)
+    assert fake_airflow.call_count("get_run") == 1  # finished now: not asked again
+
+
+def test_the_changelist_asks_each_run_at_most_once_per_interval(
+    admin_client: Client, finding_aid: Any, fake_airflow: fake.FakeAirflow, settings: Any
+) -> None:
+    settings.AIRFLOW_REFRESH_INTERVAL = 60
+    job_run = trigger(IndexFindingAid, finding_aid)
+    JobRun.objects.filter(pk=job_run.pk).update(refreshed_at=None)
+    url = reverse("admin:airflow_client_jobrun_changelist")
+    admin_client.get(url)
+    admin_client.get(url)
+    assert fake_airflow.call_count("get_run") == 1
+
+
+def test_a_slow_airflow_holds_the_page_no_longer_than_its_timeout(
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from airflow_client.refreshing import refresh_shown
+
+    settings.AIRFLOW_ENVIRONMENTS = {
+        "default": {**settings.AIRFLOW_ENVIRONMENTS["default"], "TIMEOUT": 0.2},
+    }
+    runs = [make_run(finding_aid, state="running", refreshed_at=None) for _ in range(4)]
+    for run in runs:
+        fake_airflow.add_run("index_finding_aid", run.dag_run_id, state="running")
+    original = fake.FakeTransport.get_run
+
+    def slow(self: Any, dag_id: str, run_id: str) -> Any:
+        time.sleep(0.3)
+        return original(self, dag_id, run_id)
+
+    monkeypatch.setattr(fake.FakeTransport, "get_run", slow)
+
+    started = time.monotonic()
+    refresh_shown(runs)
+
+    assert time.monotonic() - started < 0.9  # one call, then the budget is spent
+    assert fake_airflow.call_count("get_run") == 1
+
+
+def test_an_unreachable_airflow_leaves_the_changelist_readable(
+    admin_client: Client, finding_aid: Any, fake_airflow: fake.FakeAirflow
+) -> None:
+    make_run(finding_aid, state="running", refreshed_at=None)
+    fake_airflow.fail_next()
+    response = admin_client.get(reverse("admin:airflow_client_jobrun_changelist"))
+    assert response.status_code == 200
+    assert JobRun.objects.get().refresh_error
+
+
+def test_the_inline_reads_as_the_run(
+    admin_client: Client, finding_aid: Any, fake_airflow: fake.FakeAirflow, settings: Any
+) -> None:
+    settings.AIRFLOW_REFRESH_INTERVAL = 60
+    user = User.objects.create(username="alice", first_name="Alice")
+    running = make_run(finding_aid, state="running", refreshed_at=None, started_here=True, started_by=user)
+    fake_airflow.add_run("index_finding_aid", running.dag_run_id, state="success")
+
+    page = admin_client.get(reverse("admin:testapp_findingaid_change", args=[finding_aid.pk])).content.decode()
+
+    assert "Index finding aid" in page
+    assert "(index_finding_aid)" in page
+    assert "Succeeded" in page  # refreshed for the page
+    assert "Alice" in page
+    assert reverse("airflow_client:run_detail", args=[running.pk]) in page
+    assert reverse("airflow_client:run_detail", args=[running.pk]) + "#tasks" in page
+
+
+def test_the_bulk_action_is_named_by_the_jobs_label(admin_client: Client, finding_aid: Any) -> None:
+    page = admin_client.get(reverse("admin:testapp_findingaid_changelist")).content.decode()
+    assert "Start “Index finding aid” (index_finding_aid) for the selected records" in page
