@@ -115,6 +115,8 @@ else:
 AIRFLOW_POLL_INTERVAL = 2
 AIRFLOW_REFRESH_INTERVAL = 1
 AIRFLOW_PRESERVE_JOB_TRIGGER = True  # the admin shows each trigger's request and answer
+# DEMO_AIRFLOW_ENABLED=0 make demo: the site with Airflow turned off (a deployment, an outage).
+AIRFLOW_ENABLED = os.environ.get("DEMO_AIRFLOW_ENABLED", "1") != "0"
 # The events endpoint (/airflow/events/): the demo DAGs' callbacks sign with this secret.
 AIRFLOW_EVENTS_SECRET = os.environ.get("DEMO_EVENTS_SECRET", "demo-events-secret-not-for-production")
 

@@ -86,7 +86,9 @@ SCENARIOS: list[dict[str, Any]] = [
         "AIRFLOW_MAX_CONF_BYTES": 0,  # E016
         "AIRFLOW_MAX_LOG_BYTES": "2MB",  # E019
         "AIRFLOW_EVENTS_MAX_BYTES": -1,  # E023
+        "AIRFLOW_ENABLED": "no",  # E024
     },
+    {"AIRFLOW_ENABLED": False},  # W002 (the test app registers Jobs)
 ]
 
 
@@ -155,7 +157,7 @@ def test_system_check_table_lists_every_id_the_checks_emit(
 # --- URLs -------------------------------------------------------------------------------------
 
 #: a value per converter (IntConverter: "int", ...).
-SAMPLES = {"int": 7, "string": "sample", "path": "a/b", "taskid": "sample"}
+SAMPLES = {"int": 7, "string": "sample", "path": "a/b", "taskid": "sample", "slug": "rerun"}
 
 
 def test_url_table_paths_are_where_the_names_point() -> None:

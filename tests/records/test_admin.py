@@ -199,7 +199,9 @@ def test_the_inline_reads_as_the_run(
     running = make_run(finding_aid, state="running", refreshed_at=None, started_here=True, started_by=user)
     fake_airflow.add_run("index_finding_aid", running.dag_run_id, state="success")
 
-    page = admin_client.get(reverse("admin:testapp_findingaid_change", args=[finding_aid.pk])).content.decode()
+    page = admin_client.get(
+        reverse("admin:testapp_findingaid_change", args=[finding_aid.pk])
+    ).content.decode()
 
     assert "Index finding aid" in page
     assert "(index_finding_aid)" in page

@@ -57,7 +57,11 @@ def test_a_poll_asks_nothing_and_stops(
     client.force_login(operator)
     url = reverse(
         "airflow_client:status",
-        kwargs={"model": "testapp.findingaid", "dag_id": "index_finding_aid", "object_id": str(finding_aid.pk)},
+        kwargs={
+            "model": "testapp.findingaid",
+            "dag_id": "index_finding_aid",
+            "object_id": str(finding_aid.pk),
+        },
     )
 
     response = client.get(f"{url}?uid=1&run={run.pk}")
@@ -82,7 +86,11 @@ def test_the_start_button_says_why_nothing_started(
     client.force_login(operator)
     url = reverse(
         "airflow_client:trigger",
-        kwargs={"model": "testapp.findingaid", "dag_id": "index_finding_aid", "object_id": str(finding_aid.pk)},
+        kwargs={
+            "model": "testapp.findingaid",
+            "dag_id": "index_finding_aid",
+            "object_id": str(finding_aid.pk),
+        },
     )
     response = client.post(url, {"confirmed": "1"}, follow=True)
 
@@ -91,20 +99,26 @@ def test_the_start_button_says_why_nothing_started(
     assert fake_airflow.calls == []
 
 
-def test_refresh_returns_the_recorded_run(airflow_off: None, finding_aid: Any, fake_airflow: FakeAirflow) -> None:
+def test_refresh_returns_the_recorded_run(
+    airflow_off: None, finding_aid: Any, fake_airflow: FakeAirflow
+) -> None:
     run = make_run(finding_aid, state=RunState.RUNNING, refreshed_at=None)
     assert refresh(run).state == RunState.RUNNING
     assert refresh(run, force=True).refresh_error == ""
     assert fake_airflow.calls == []
 
 
-def test_sync_does_nothing_and_says_so(airflow_off: None, finding_aid: Any, fake_airflow: FakeAirflow) -> None:
+def test_sync_does_nothing_and_says_so(
+    airflow_off: None, finding_aid: Any, fake_airflow: FakeAirflow
+) -> None:
     make_run(finding_aid, state=RunState.RUNNING, refreshed_at=None)
     report = sync()
     assert report.disabled
     out = StringIO()
     call_command("airflow_sync", stdout=out)
-    assert "Airflow is turned off on this site (AIRFLOW_ENABLED = False): nothing was synced." in out.getvalue()
+    assert (
+        "Airflow is turned off on this site (AIRFLOW_ENABLED = False): nothing was synced." in out.getvalue()
+    )
     assert fake_airflow.calls == []
 
 
