@@ -9,14 +9,17 @@ success) is never lost.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
 from airflow_client.jobs import Job, all_jobs, jobs_for_dag
 from airflow_client.models import JobRecord, JobRun
+from airflow_client.retention import RetentionPolicy
 from airflow_client.states import FINISHED_STATES
 
-__all__ = ["apply", "apply_for_run", "prune", "runs_of"]
+__all__ = ["JobPruning", "apply", "apply_for_run", "prune", "prune_jobs", "runs_of"]
 
 
 def runs_of(job: Job, content_type_id: int, object_id: str) -> list[JobRun]:
@@ -31,14 +34,30 @@ def runs_of(job: Job, content_type_id: int, object_id: str) -> list[JobRun]:
     )
 
 
-def apply(job: Job, content_type_id: int, object_id: str, *, dry_run: bool = False) -> list[JobRun]:
+def _only_previewed(policy: RetentionPolicy | None, dry_run: bool) -> None:
+    # Another policy than the Job's own only ever previews: a Job's retention is set in its code.
+    if policy is not None and not dry_run:
+        raise ValueError("A policy other than the Job's own can only be previewed (dry_run=True).")
+
+
+def apply(
+    job: Job,
+    content_type_id: int,
+    object_id: str,
+    *,
+    dry_run: bool = False,
+    policy: RetentionPolicy | None = None,
+) -> list[JobRun]:
     """Apply ``job.retention`` to one record's runs; returns the runs dropped from its history.
 
-    A dropped run is deleted unless another record is still linked to it.
+    A dropped run is deleted unless another record is still linked to it. With
+    ``dry_run``, nothing changes and ``policy`` may stand in for the Job's own.
     """
-    if not job.retention.deletes:
+    _only_previewed(policy, dry_run)
+    policy = policy if policy is not None else job.retention
+    if not policy.deletes:
         return []
-    doomed = job.retention.deletable(runs_of(job, content_type_id, object_id))
+    doomed = policy.deletable(runs_of(job, content_type_id, object_id))
     if doomed and not dry_run:
         pks = [run.pk for run in doomed]
         with transaction.atomic():
@@ -79,12 +98,46 @@ def apply_for_run(job_run: JobRun) -> int:
     return dropped
 
 
-def prune(*, dry_run: bool = False) -> dict[str, list[JobRun]]:
-    """Apply every registered Job's retention to all its records: {dag_id: runs dropped}."""
-    report: dict[str, list[JobRun]] = {}
+@dataclass
+class JobPruning:
+    """What one Job's policy dropped from its records' histories (or would drop, in a dry run)."""
+
+    job: Job
+    policy: RetentionPolicy
+    #: object_id -> the runs dropped from that record's history, newest first (records losing runs only).
+    records: dict[str, list[JobRun]] = field(default_factory=dict)
+
+    @property
+    def runs(self) -> list[JobRun]:
+        return [run for runs in self.records.values() for run in runs]
+
+
+def _record_order(object_id: str) -> tuple[int, str]:
+    return len(object_id), object_id  # numeric keys in numeric order, others as text
+
+
+def prune_jobs(
+    *,
+    dry_run: bool = False,
+    policy: RetentionPolicy | None = None,
+    dag_id: str | None = None,
+) -> list[JobPruning]:
+    """Apply each registered Job's retention (or only ``dag_id``'s) to all its records, record by record.
+
+    ``policy`` previews another policy in the Jobs' place: it needs ``dry_run``.
+    A Job whose model is not installed is left out (the system checks report it).
+    """
+    _only_previewed(policy, dry_run)
+    results = []
     for job in all_jobs():
-        content_type_id = _content_type_id(job) if job.retention.deletes else None
+        if dag_id is not None and job.dag_id != dag_id:
+            continue
+        content_type_id = _content_type_id(job)
         if content_type_id is None:
+            continue
+        result = JobPruning(job, policy if policy is not None else job.retention)
+        results.append(result)
+        if not result.policy.deletes:
             continue
         object_ids = (
             JobRecord.objects.filter(
@@ -95,7 +148,20 @@ def prune(*, dry_run: bool = False) -> dict[str, list[JobRun]]:
             .values_list("object_id", flat=True)
             .distinct()
         )
-        doomed = report.setdefault(job.dag_id, [])
-        for object_id in list(object_ids):
-            doomed.extend(apply(job, content_type_id, object_id, dry_run=dry_run))
+        for object_id in sorted(set(object_ids), key=_record_order):
+            dropped = apply(job, content_type_id, object_id, dry_run=dry_run, policy=policy)
+            if dropped:
+                result.records[object_id] = dropped
+    return results
+
+
+def prune(*, dry_run: bool = False) -> dict[str, list[JobRun]]:
+    """Apply every registered Job's retention to all its records: {dag_id: runs dropped}.
+
+    Jobs that keep every run are not listed; :func:`prune_jobs` gives the detail.
+    """
+    report: dict[str, list[JobRun]] = {}
+    for result in prune_jobs(dry_run=dry_run):
+        if result.policy.deletes:
+            report.setdefault(result.job.dag_id, []).extend(result.runs)
     return report

@@ -15,6 +15,7 @@ from django.urls import URLPattern, reverse
 
 from airflow_client import conf, urls
 from airflow_client.jobs import Job, register, unregister
+from airflow_client.retention import DEPRECATED, POLICIES, parse_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -176,6 +177,26 @@ def test_url_table_paths_are_where_the_names_point() -> None:
         assert len(parts) == len(values) + 1, f"{code(path)} does not name {list(kwargs)}"
         documented = "/" + "".join(part + value for part, value in zip(parts, [*values, ""], strict=True))
         assert reverse(f"airflow_client:{code(name)}", kwargs=kwargs) == documented
+
+
+# --- retention --------------------------------------------------------------------------------
+
+
+def test_retention_table_says_what_each_policy_keeps() -> None:
+    """Each row is a policy as written in a Job; its words are the policy's own describe()."""
+    rows = table("| policy | keeps |")
+    policies = [parse_policy(code(written)) for written, _keeps in rows]
+    assert {type(policy) for policy in policies} == set(POLICIES.values())
+    for policy, (written, keeps) in zip(policies, rows, strict=True):
+        assert code(written) == repr(policy)  # the defaults, as the dry run prints them
+        words = re.sub(r"`(\w+)`", lambda found, policy=policy: f"{getattr(policy, found.group(1)):g}", keeps)
+        assert f"keeps {words}" == policy.describe()
+
+
+def test_deprecated_names_table_names_their_replacements() -> None:
+    rows = table("| deprecated name | use instead |")
+    documented = {code(old).split("(")[0]: code(new).split("(")[0] for old, new in rows}
+    assert documented == {old: new.__name__ for old, new in DEPRECATED.items()}
 
 
 # --- imports ----------------------------------------------------------------------------------

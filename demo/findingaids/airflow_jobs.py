@@ -7,7 +7,7 @@ from typing import Any
 from django.db import models
 
 from airflow_client.jobs import Job, register
-from airflow_client.retention import KeepLatest
+from airflow_client.retention import KeepNewestAndLastSuccess, KeepSinceLastSuccess
 
 
 @register
@@ -16,7 +16,7 @@ class IndexFindingAid(Job):
     model = "findingaids.FindingAid"
     conf_key = "finding_aid_id"
     label = "Index"
-    retention = KeepLatest()  # Cinco's rule: the newest success and the newest run
+    retention = KeepSinceLastSuccess()  # Cinco's rule: drop only the runs before the newest success
 
     def get_conf(self, obj: models.Model, **kwargs: Any) -> dict[str, Any]:
         return {"ark": getattr(obj, "ark", ""), **super().get_conf(obj, **kwargs)}
@@ -29,7 +29,7 @@ class DeleteFindingAid(Job):
     conf_key = "finding_aid_id"
     label = "Remove from index"
     confirm = "Remove this finding aid from the public index?"
-    retention = KeepLatest()
+    retention = KeepNewestAndLastSuccess()
 
     def get_conf(self, obj: models.Model, **kwargs: Any) -> dict[str, Any]:
         return {"ark": getattr(obj, "ark", ""), **super().get_conf(obj, **kwargs)}

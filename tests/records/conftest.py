@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from airflow_client.jobs import Job, register, unregister
-from airflow_client.retention import KeepLatest
+from airflow_client.retention import KeepNewestAndLastSuccess, KeepSinceLastSuccess
 from tests.unit.rest_helpers import BASE, PASSWORD
 
 
@@ -15,20 +15,36 @@ def no_refresh_interval(settings: Any) -> None:
     settings.AIRFLOW_REFRESH_INTERVAL = 0
 
 
-class KeepLatestIndex(Job):
+class KeepNewestAndLastSuccessIndex(Job):
     """A Job that keeps the newest success and the newest run (the test app's Jobs keep everything)."""
 
     dag_id = "index_latest"
     model = "testapp.FindingAid"
     conf_key = "finding_aid_id"
-    retention = KeepLatest()
+    retention = KeepNewestAndLastSuccess()
 
 
 @pytest.fixture
-def keep_latest() -> Iterator[type[Job]]:
-    register(KeepLatestIndex)
-    yield KeepLatestIndex
-    unregister(KeepLatestIndex)
+def keep_newest_and_last_success() -> Iterator[type[Job]]:
+    register(KeepNewestAndLastSuccessIndex)
+    yield KeepNewestAndLastSuccessIndex
+    unregister(KeepNewestAndLastSuccessIndex)
+
+
+class KeepSinceLastSuccessIndex(Job):
+    """A Job on Cinco's rule: the runs before a record's newest success go."""
+
+    dag_id = "index_since_success"
+    model = "testapp.FindingAid"
+    conf_key = "finding_aid_id"
+    retention = KeepSinceLastSuccess()
+
+
+@pytest.fixture
+def keep_since_last_success() -> Iterator[type[Job]]:
+    register(KeepSinceLastSuccessIndex)
+    yield KeepSinceLastSuccessIndex
+    unregister(KeepSinceLastSuccessIndex)
 
 
 class RestIndex(Job):

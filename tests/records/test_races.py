@@ -25,7 +25,7 @@ from airflow_client.signals import run_state_changed
 from airflow_client.syncing import SyncReport
 from airflow_client.transports import fake
 from tests.factories import make_run
-from tests.records.conftest import KeepLatestIndex
+from tests.records.conftest import KeepNewestAndLastSuccessIndex
 from tests.testapp.airflow_jobs import IndexFindingAid
 from tests.testapp.models import FindingAid
 
@@ -182,15 +182,17 @@ def test_two_syncs_at_once(fake_airflow: fake.FakeAirflow, signals: list[Any], r
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_retention_racing_a_new_run(
-    fake_airflow: fake.FakeAirflow, signals: list[Any], keep_latest: type[Job], round_: int
+    fake_airflow: fake.FakeAirflow, signals: list[Any], keep_newest_and_last_success: type[Job], round_: int
 ) -> None:
     _reset(fake_airflow, signals)
     records = [FindingAid.objects.create(title=f"Pruned {round_}-{i}") for i in range(RECORDS)]
     for obj in records:
         for age, state in ((4, "success"), (3, "failed"), (2, "success"), (1, "failed")):
-            make_run(obj, dag_id=KeepLatestIndex.dag_id, state=state, age=timedelta(days=age))
+            make_run(obj, dag_id=KeepNewestAndLastSuccessIndex.dag_id, state=state, age=timedelta(days=age))
 
-    works: list[Callable[[], Any]] = [lambda obj=obj: trigger(KeepLatestIndex, obj) for obj in records]
+    works: list[Callable[[], Any]] = [
+        lambda obj=obj: trigger(KeepNewestAndLastSuccessIndex, obj) for obj in records
+    ]
     works += [pruning.prune, pruning.prune, sync]
     results = together(works)
 
@@ -198,7 +200,7 @@ def test_retention_racing_a_new_run(
     started = [result for result in results if isinstance(result, JobRun)]
     assert len(started) == len(records)
     for obj, job_run in zip(records, started, strict=True):
-        kept = list(JobRun.objects.for_object(obj).for_dag(KeepLatestIndex.dag_id))
+        kept = list(JobRun.objects.for_object(obj).for_dag(KeepNewestAndLastSuccessIndex.dag_id))
         assert job_run in kept  # the new, active run survived
         assert kept[0] == job_run
         assert sum(run.state == "success" for run in kept) == 1  # the newest success is protected
@@ -208,18 +210,23 @@ def test_retention_racing_a_new_run(
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_retention_racing_a_run_airflow_reopened(
-    fake_airflow: fake.FakeAirflow, signals: list[Any], keep_latest: type[Job], round_: int
+    fake_airflow: fake.FakeAirflow, signals: list[Any], keep_newest_and_last_success: type[Job], round_: int
 ) -> None:
     """A finished run cleared in Airflow runs again: retention must not delete it meanwhile."""
     _reset(fake_airflow, signals)
     records = [FindingAid.objects.create(title=f"Cleared {round_}-{i}") for i in range(RECORDS)]
     reopened = []
     for obj in records:
-        old = make_run(obj, dag_id=KeepLatestIndex.dag_id, state="failed", age=timedelta(days=2))
-        make_run(obj, dag_id=KeepLatestIndex.dag_id, state="success", age=timedelta(days=1))
+        old = make_run(
+            obj, dag_id=KeepNewestAndLastSuccessIndex.dag_id, state="failed", age=timedelta(days=2)
+        )
+        make_run(obj, dag_id=KeepNewestAndLastSuccessIndex.dag_id, state="success", age=timedelta(days=1))
         # Airflow knows the old run as running again (cleared by someone in its UI).
         fake_airflow.add_run(
-            KeepLatestIndex.dag_id, old.dag_run_id, state="running", conf={"finding_aid_id": obj.pk}
+            KeepNewestAndLastSuccessIndex.dag_id,
+            old.dag_run_id,
+            state="running",
+            conf={"finding_aid_id": obj.pk},
         )
         reopened.append((obj, old.dag_run_id))
 
@@ -229,7 +236,9 @@ def test_retention_racing_a_run_airflow_reopened(
     for obj, run_id in reopened:
         # Either retention dropped it before it was active again (sync then records it anew)
         # or it is kept: in both cases it is there, running, and still the record's run.
-        job_run = JobRun.objects.filter(dag_id=KeepLatestIndex.dag_id, dag_run_id=run_id).first()
+        job_run = JobRun.objects.filter(
+            dag_id=KeepNewestAndLastSuccessIndex.dag_id, dag_run_id=run_id
+        ).first()
         assert job_run is not None
         assert job_run.state == "running"
         assert job_run.records() == [obj]

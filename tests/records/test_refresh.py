@@ -187,13 +187,13 @@ def test_retention_applies_when_a_run_finishes(
     finding_aid: Any,
     fake_airflow: fake.FakeAirflow,
     no_refresh_interval: None,
-    keep_latest: type[Job],
+    keep_newest_and_last_success: type[Job],
 ) -> None:
     old_success = make_run(finding_aid, dag_id="index_latest", state="success", age=3 * DAY)
     old_failure = make_run(finding_aid, dag_id="index_latest", state="failed", age=2 * DAY)
     other_dag = make_run(finding_aid, dag_id="index_finding_aid", state="failed", age=2 * DAY)
 
-    job_run = trigger(keep_latest, finding_aid)
+    job_run = trigger(keep_newest_and_last_success, finding_aid)
     # Unfinished: nothing deleted yet.
     assert JobRun.objects.for_object(finding_aid).count() == 4
     fake_airflow.finish(job_run.dag_run_id, "failed")

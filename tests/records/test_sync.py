@@ -284,7 +284,7 @@ def hourly(fake_airflow: fake.FakeAirflow) -> Callable[[], datetime]:
 def test_retention_applies_to_discovered_finished_runs(
     finding_aid: Any,
     fake_airflow: fake.FakeAirflow,
-    keep_latest: type[Job],
+    keep_newest_and_last_success: type[Job],
     hourly: Callable[[], datetime],
     changes: list[Change],
 ) -> None:
@@ -298,7 +298,7 @@ def test_retention_applies_to_discovered_finished_runs(
 
     report = sync()
 
-    # KeepLatest: the newest run and the newest success; the older success recorded here goes.
+    # KeepNewestAndLastSuccess: the newest run and the newest success; the older success recorded here goes.
     kept = {job_run.dag_run_id for job_run in JobRun.objects.for_object(finding_aid)}
     assert kept == {success.run_id, newest.run_id}
     assert not JobRun.objects.filter(pk=old_here.pk).exists()
@@ -314,7 +314,7 @@ def test_retention_applies_to_discovered_finished_runs(
 
 
 def test_retention_when_a_discovered_run_finishes(
-    finding_aid: Any, fake_airflow: fake.FakeAirflow, keep_latest: type[Job]
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, keep_newest_and_last_success: type[Job]
 ) -> None:
     old_failure = make_run(finding_aid, dag_id="index_latest", state="failed", age=DAY)
     dag_run = fake_airflow.add_run("index_latest", conf={"finding_aid_id": finding_aid.pk}, state="running")

@@ -204,10 +204,10 @@ def test_a_run_without_events_has_no_timeline(client: Client, operator: Any, fin
 
 def test_retention_deletes_a_run_with_its_events(client: Client, finding_aid: Any) -> None:
     from airflow_client.jobs import get_job
-    from airflow_client.retention import KeepLatest
+    from airflow_client.retention import KeepNewestAndLastSuccess
 
     job = get_job("index_finding_aid")
-    job.retention = KeepLatest()
+    job.retention = KeepNewestAndLastSuccess()
     try:
         conf = {"finding_aid_id": finding_aid.pk}
         push(client, event("task_start", conf=conf, run_id="first", task_id="a"))
