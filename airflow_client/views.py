@@ -42,6 +42,7 @@ from django_htmx.http import (
 from django_tables2 import SingleTableMixin
 
 from airflow_client import controls, refreshing, triggering
+from airflow_client.charts import history_chart
 from airflow_client.conf import get_settings
 from airflow_client.display import airflow_url, log_page_url
 from airflow_client.exceptions import (
@@ -242,6 +243,11 @@ class RunListView(SingleTableMixin, FilterView):  # type: ignore[misc]
 
     def get_table_pagination(self, table: Any) -> Any:
         return self.table_pagination
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_context_data(**kwargs)
+        context["chart"] = history_chart(self.filterset)  # None unless filtered to a record or a DAG
+        return context
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response: HttpResponse = super().get(request, *args, **kwargs)
