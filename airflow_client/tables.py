@@ -88,7 +88,9 @@ class JobRunTable(tables.Table):  # type: ignore[misc]
             "run_type",
             "environment",
         )
-        attrs = {"class": "ac-table"}
+        # Only the sort and page links swap the table (the container boosts them); a row's links
+        # (its run, its records) open their own pages.
+        attrs = {"class": "ac-table", "tbody": {"hx-boost": "false"}}
         empty_text = _("No runs match these filters.")
         template_name = "airflow_client/table.html"
 
