@@ -30,6 +30,7 @@ from airflow_client.transports.base import (
     Transport,
     check_error,
     option_text,
+    settable_state,
 )
 
 __all__ = ["API_VERSION_CHOICES", "ApiTransport", "configured_version"]
@@ -93,6 +94,10 @@ class ApiTransport(Transport):
     version_probe_pause: ClassVar[float] = 60.0
     #: Whether task_log sends ``map_index=-1`` (Airflow's default) rather than leaving it out.
     sends_default_map_index: ClassVar[bool] = False
+    #: Whether clear_run always goes through ``/dags/{dag_id}/clearTaskInstances`` (whose
+    #: path holds no run id) and reads the run back; else only where the run's own clear
+    #: cannot leave the successful tasks alone (Airflow 2, only_failed).
+    clears_through_task_instances: ClassVar[bool] = False
 
     @classmethod
     def check(cls, alias: str, options: Mapping[str, Any]) -> list[checks.CheckMessage]:
@@ -245,6 +250,33 @@ class ApiTransport(Transport):
             if dag_id == "~":
                 raise
             # Airflow 2 lists no runs for an unknown DAG; Airflow 3 says 404. Same answer here.
+
+    # --- operators' controls ----------------------------------------------------------------------
+    # Writes: _call never repeats them once Airflow may have seen them (see retries.py).
+    # Setting a state twice would do no harm, but one rule for every write is easier to trust.
+
+    def set_run_state(self, dag_id: str, run_id: str, state: str) -> DagRun:
+        state = settable_state(state)
+        version = self.api_version()
+        data = self._call("PATCH", run_path(dag_id, run_id), body=payloads.run_state_body(state))
+        return payloads.parse_dag_run(data, version)
+
+    def clear_run(self, dag_id: str, run_id: str, *, only_failed: bool = False) -> DagRun:
+        """See :meth:`Transport.clear_run`.
+
+        Through clearTaskInstances, Airflow answers with the cleared tasks, so the
+        run is read back with a GET (retried like any read); should that read
+        fail, the tasks were cleared all the same.
+        """
+        version = self.api_version()
+        if self.clears_through_task_instances or (version == "v1" and only_failed):
+            body = payloads.clear_task_instances_body(run_id, only_failed, version)
+            self._call("POST", f"{dag_path(dag_id)}/clearTaskInstances", body=body)
+            return self.get_run(dag_id, run_id)
+        data = self._call(
+            "POST", f"{run_path(dag_id, run_id)}/clear", body=payloads.clear_run_body(only_failed, version)
+        )
+        return payloads.parse_dag_run(data, version)
 
     # --- tasks -----------------------------------------------------------------------------------
 

@@ -18,7 +18,11 @@ from urllib.parse import urlsplit
 from django.core import checks
 
 from airflow_client.conf import ENVIRONMENT_DEFAULTS
-from airflow_client.states import FINISHED_STATES
+from airflow_client.exceptions import BadRequest
+from airflow_client.states import FINISHED_STATES, RunState
+
+#: The states set_run_state() can give a run (Airflow's "Mark as ..." and "queued").
+SETTABLE_RUN_STATES = (RunState.SUCCESS, RunState.FAILED, RunState.QUEUED)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,13 @@ class RunQuery:
     #: called with a BadResponse for each listed run that cannot be read; the others are
     #: still listed. None: such a run fails the listing.
     on_unreadable: Callable[[Exception], None] | None = field(default=None, compare=False)
+
+
+def settable_state(state: str) -> str:
+    """``state`` when set_run_state() may ask for it; else BadRequest, before any request."""
+    if state not in SETTABLE_RUN_STATES:
+        raise BadRequest(f"A run's state can be set to {', '.join(SETTABLE_RUN_STATES)}, not {state!r}.")
+    return str(state)
 
 
 def check_error(number: int, message: str, hint: str) -> checks.Error:
@@ -290,6 +301,28 @@ class Transport(abc.ABC):
         map_index: int = -1,
         continuation_token: str | None = None,
     ) -> LogChunk: ...
+
+    # Operators' controls: writes, never retried once Airflow may have seen them.
+    @abc.abstractmethod
+    def set_run_state(self, dag_id: str, run_id: str, state: str) -> DagRun:
+        """Set a run's state, as Airflow's "Mark as success/failed" does; the run as Airflow now has it.
+
+        ``state``: "success", "failed" or "queued" (anything else is a BadRequest and
+        nothing is sent). Marking a run that is going on ends it: Airflow stops its
+        running tasks and skips the ones not started. Raises NotFound (no such DAG
+        or run), BadRequest, AuthenticationFailed (not allowed to edit runs), ...
+        """
+
+    @abc.abstractmethod
+    def clear_run(self, dag_id: str, run_id: str, *, only_failed: bool = False) -> DagRun:
+        """Re-run a run's tasks (all, or only the failed and upstream-failed ones); the run as now.
+
+        A finished run goes back to ``queued`` (no start or end date) and the
+        scheduler runs the cleared tasks again, each in its next try. A run still
+        going keeps its state (its running tasks restart). When no task matches
+        (``only_failed`` on a run without failed tasks), nothing changes. Raises
+        NotFound (no such DAG or run), AuthenticationFailed, ...
+        """
 
     # Links for browsers (built from UI_URL; no request is made).
     @abc.abstractmethod

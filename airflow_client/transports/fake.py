@@ -13,6 +13,18 @@ when settings change); tests drive and inspect it::
     airflow.finish(("harvest", "dj_abc"), state="failed")
     assert airflow.call_count("get_run") == 1
 
+Operators' controls behave as in Airflow 3: ``set_run_state`` ends a run as
+success or failed (running tasks take that state, tasks not started are
+skipped) or queues it again; ``clear_run`` puts a finished run back in the
+queue with its tasks (all, or the failed and upstream-failed ones) cleared:
+no state, and their next try starts when the run runs again. The default task
+follows its run, tries included; tasks given with ``set_task`` keep what a
+clear left them until the test sets them again::
+
+    airflow.finish("dj_abc", state="failed")
+    ...                                    # code under test clears the run
+    airflow.advance("dj_abc")              # queued -> running: the task's try 2
+
 Any dag_id is known unless ``airflow.strict = True``; then only DAGs added with
 ``add_dag`` exist and others raise NotFound.
 
@@ -67,6 +79,7 @@ from airflow_client.transports.base import (
     RunQuery,
     TaskInstance,
     Transport,
+    settable_state,
 )
 
 __all__ = ["DEFAULT_TASK_ID", "NO_UI_URL", "FakeAirflow", "FakeTransport", "get_airflow", "reset_all"]
@@ -82,6 +95,12 @@ RunRef = str | tuple[str, str]
 # Airflow's default [scheduler] allowed_run_id_pattern.
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
 
+# Task instance states, as Airflow groups them when it marks or clears a run.
+_TASK_RUNNING = frozenset({"running", "deferred", "up_for_reschedule"})
+_TASK_FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+#: what clear_run(only_failed=True) clears.
+_TASK_FAILED = frozenset({"failed", "upstream_failed"})
+
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -94,6 +113,8 @@ class _Task:
     start_date: datetime | None = None
     end_date: datetime | None = None
     operator: str | None = "PythonOperator"
+    #: how try ``try_number`` ended, once a clear has taken that state away.
+    cleared_from: str | None = None
 
 
 @dataclass
@@ -103,6 +124,10 @@ class _Run:
     updated_at: datetime
     tasks: dict[tuple[str, int], _Task] | None = None  # None: the one default task
     logs: dict[tuple[str, int, int], list[str]] = field(default_factory=dict)
+    #: the default task's tries ended by a clear or a new queuing (its next try is tries + 1).
+    tries: int = 0
+    #: how the run had ended when it was last queued again (the default task's last try).
+    cleared_from: str | None = None
 
 
 class FakeAirflow:
@@ -258,13 +283,20 @@ class FakeAirflow:
             return [e.run for e in entries if dag_id is None or e.run.dag_id == dag_id]
 
     def set_state(self, ref: RunRef, state: str) -> DagRun:
-        """Put a run in ``state``, filling start/end dates the way Airflow would."""
+        """Put a run in ``state``, filling start/end dates the way Airflow would.
+
+        A run that had started and is queued again runs its default task again, in its next try.
+        """
         if state not in RunState.values:
             raise ValueError(f"{state!r} is not a DAG run state ({', '.join(RunState.values)}).")
         with self._lock:
             entry = self._find(ref)
             now = self.clock()
             if state == RunState.QUEUED:
+                if entry.run.state != RunState.QUEUED:
+                    # Queued again: the default task's try ends here; the next starts with the run.
+                    entry.tries += 1
+                    entry.cleared_from = entry.run.state if entry.run.state in FINISHED_STATES else None
                 return self._update(entry, state=state, queued_at=now, start_date=None, end_date=None)
             start = entry.run.start_date or now
             end = now if state in FINISHED_STATES else None
@@ -329,14 +361,15 @@ class FakeAirflow:
         if entry.tasks is not None:
             return entry.tasks
         run = entry.run
-        # The default task follows its run: no try yet while queued, one try after.
+        # The default task follows its run: no new try while queued, one more after.
         state = None if run.state == RunState.QUEUED else run.state
         return {
             (DEFAULT_TASK_ID, -1): _Task(
                 state=state,
-                try_number=0 if state is None else 1,
+                try_number=entry.tries + (0 if state is None else 1),
                 start_date=run.start_date,
                 end_date=run.end_date,
+                cleared_from=entry.cleared_from if state is None else None,
             )
         }
 
@@ -351,10 +384,10 @@ class FakeAirflow:
             f"Fake Airflow: task {task_id} of run {run.dag_id}/{run.run_id}, try {try_number}",
             f"Run conf: {json.dumps(dict(run.conf), sort_keys=True)}",
         ]
-        if try_number < task.try_number or task.state in FINISHED_STATES:
-            generated.append(
-                f"Task finished: {task.state if try_number == task.try_number else RunState.FAILED}"
-            )
+        if try_number < task.try_number:
+            generated.append(f"Task finished: {RunState.FAILED}")
+        elif task.state in FINISHED_STATES or task.cleared_from:
+            generated.append(f"Task finished: {task.state or task.cleared_from}")
         return generated
 
     # --- what the transport calls (recorded, may fail) -------------------------------------
@@ -441,11 +474,57 @@ class FakeAirflow:
             lines = self._log_lines(entry, task_id, task, try_number, map_index) if try_number else []
             start = _offset(token)
             end = start + self.log_page_size
-            more = end < len(lines) or (try_number == task.try_number and task.state not in FINISHED_STATES)
+            going_on = task.state not in FINISHED_STATES and not task.cleared_from
+            more = end < len(lines) or (try_number == task.try_number and going_on)
             return LogChunk(
                 lines=tuple(LogLine(text=text) for text in lines[start:end]),
                 continuation_token=f"fake:{min(end, len(lines))}" if more and try_number else None,
             )
+
+    def _api_set_run_state(self, dag_id: str, run_id: str, state: str) -> DagRun:
+        with self._call("set_run_state", dag_id, run_id, state):
+            entry = self._find((dag_id, run_id))
+            if state in FINISHED_STATES and entry.tasks is not None:
+                # Airflow 3: running tasks take the run's new state, those not started are
+                # skipped, finished ones stay as they ended.
+                now = self.clock()
+                for task in entry.tasks.values():
+                    if task.state in _TASK_RUNNING:
+                        task.state, task.end_date = state, now
+                    elif task.state not in _TASK_FINISHED:
+                        task.state, task.end_date, task.cleared_from = "skipped", now, None
+            return self.set_state((dag_id, run_id), state)
+
+    def _api_clear_run(self, dag_id: str, run_id: str, only_failed: bool) -> DagRun:
+        with self._call("clear_run", dag_id, run_id, only_failed):
+            entry = self._find((dag_id, run_id))
+            if not self._clear_tasks(entry, only_failed):
+                return entry.run  # nothing to clear: Airflow leaves the run alone
+            if entry.run.state in FINISHED_STATES:
+                return self.set_state((dag_id, run_id), RunState.QUEUED)
+            # A run going on keeps its state; its running tasks restart.
+            entry.updated_at = self.clock()
+            return entry.run
+
+    def _clear_tasks(self, entry: _Run, only_failed: bool) -> bool:
+        """Clear the run's tasks (all, or the failed ones) as Airflow does; whether any was."""
+        if entry.tasks is None:
+            state = self._tasks(entry)[(DEFAULT_TASK_ID, -1)].state
+            if state is None or (only_failed and state not in _TASK_FAILED):
+                return False  # not started yet: clearing it changes nothing
+            if state not in FINISHED_STATES:
+                entry.tries += 1  # restarted: the run goes on in the task's next try
+            # (A finished run is queued again, which ends the task's try: see set_state.)
+            return True
+        cleared = [task for task in entry.tasks.values() if not only_failed or task.state in _TASK_FAILED]
+        for task in cleared:
+            if task.state == "running":
+                task.state = "restarting"  # Airflow stops it, then runs its next try
+                continue
+            # The try number stays until the next try starts, as in Airflow.
+            task.cleared_from = task.state if task.state in _TASK_FINISHED else task.cleared_from
+            task.state, task.start_date, task.end_date = None, None, None
+        return bool(cleared)
 
 
 def _newest_first(entry: _Run) -> tuple[datetime, int]:
@@ -514,6 +593,12 @@ class FakeTransport(Transport):
 
     def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
         return self.airflow._api_task_instances(dag_id, run_id)
+
+    def set_run_state(self, dag_id: str, run_id: str, state: str) -> DagRun:
+        return self.airflow._api_set_run_state(dag_id, run_id, settable_state(state))
+
+    def clear_run(self, dag_id: str, run_id: str, *, only_failed: bool = False) -> DagRun:
+        return self.airflow._api_clear_run(dag_id, run_id, only_failed)
 
     def task_log(
         self,

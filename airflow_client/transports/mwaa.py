@@ -8,7 +8,8 @@ links point to), ``API_VERSION`` ("auto", "v1" for Airflow 2, "v2" for Airflow 3
 
 The endpoints are those of :class:`.api.ApiTransport`, shared with the REST
 transport. Where the 64-character path cap of ``invoke_rest_api`` forbids them,
-this transport uses Airflow's batch endpoints, whose paths are fixed.
+this transport uses Airflow's batch endpoints, whose paths are fixed, and
+clears a run's tasks through ``/dags/{dag_id}/clearTaskInstances``.
 
 boto3 is imported on first use, so the package works without the ``mwaa`` extra
 until an environment actually uses this transport.
@@ -78,8 +79,10 @@ class MwaaTransport(ApiTransport):
     # run id leaves 25 for the dag id. (Our run ids need no escaping; an escaped
     # ":" or "+" takes three characters.) Task instances go through the batch
     # endpoint, whose path is fixed; log paths also hold the task id and only
-    # fit short ids.
+    # fit short ids. clear_run goes through clearTaskInstances, whose path holds
+    # no run id (DAG ids up to 39 characters fit), then reads the run back.
     max_run_id_length: ClassVar[int] = 24
+    clears_through_task_instances: ClassVar[bool] = True
     # MWAA log requests have always named map_index; -1 means "not mapped" to
     # Airflow, so this is the same request as REST's without it.
     sends_default_map_index: ClassVar[bool] = True

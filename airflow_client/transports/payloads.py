@@ -35,6 +35,8 @@ from airflow_client.transports.base import Dag, DagRun, LogChunk, LogLine, TaskI
 __all__ = [
     "API_VERSIONS",
     "api_segment",
+    "clear_run_body",
+    "clear_task_instances_body",
     "error_detail",
     "error_for_status",
     "follow_pages",
@@ -50,6 +52,7 @@ __all__ = [
     "parse_task_instance",
     "parse_task_instances",
     "query_datetime",
+    "run_state_body",
     "run_url",
     "scrub",
     "trigger_body",
@@ -278,6 +281,48 @@ def trigger_body(run_id: str, conf: Mapping[str, Any], note: str | None, version
         body["logical_date"] = None
     if note is not None:
         body["note"] = note
+    return body
+
+
+def run_state_body(state: str) -> dict[str, Any]:
+    """The PATCH body that sets a run's state.
+
+    The state alone: Airflow 3 changes only the fields a body names (the run's
+    note stays), and Airflow 2 accepts nothing else here.
+    """
+    return {"state": state}
+
+
+def clear_run_body(only_failed: bool, version: str) -> dict[str, Any]:
+    """The body of ``.../dagRuns/{run_id}/clear``. Both APIs default to a dry run.
+
+    v1 takes ``dry_run`` alone (any other key is a 400) and always clears every
+    task: only_failed goes through clearTaskInstances there.
+    """
+    if version == "v1":
+        if only_failed:
+            raise ValueError("Airflow 2's run clear clears every task: use clear_task_instances_body.")
+        return {"dry_run": False}
+    return {"dry_run": False, "only_failed": only_failed}
+
+
+def clear_task_instances_body(run_id: str, only_failed: bool, version: str) -> dict[str, Any]:
+    """The body of ``/dags/{dag_id}/clearTaskInstances`` that clears one run's tasks.
+
+    ``only_failed`` is always sent: it defaults to true on this endpoint.
+    ``reset_dag_runs`` puts a finished run back in the queue, as the run clear does.
+    """
+    body: dict[str, Any] = {
+        "dry_run": False,
+        "dag_run_id": run_id,
+        "only_failed": only_failed,
+        "reset_dag_runs": True,
+    }
+    if version == "v1":
+        # What Airflow 2's run clear includes on its own (subDAGs, and the tasks
+        # ExternalTaskMarkers point to); Airflow 3 has neither key (422).
+        body["include_subdags"] = True
+        body["include_parentdag"] = True
     return body
 
 

@@ -8,7 +8,10 @@ For demos and for looking at the widget without any Airflow installed::
 
 A triggered run (or one added with ``add_run``) is ``queued`` for the first
 quarter of ``SIMULATE_SECONDS`` (default 8), then ``running``, then ends
-``success``; a run whose conf has ``"fail": true`` ends ``failed``. The runs
+``success``; a run whose conf has ``"fail": true`` ends ``failed``, like the
+demo's DAGs, every time it runs. ``clear_run`` queues a finished run again and
+the clock takes it through its next try; ``set_run_state`` sets the state
+(a run queued that way runs again too). The runs
 live in the same in-memory :class:`~airflow_client.transports.fake.FakeAirflow`
 as the fake transport's (per process: run Django's development server with
 ``--noreload``, whose autoreloader would otherwise serve from a child process).
@@ -79,6 +82,15 @@ class SimulatedTransport(FakeTransport):
     def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
         self.tick()
         return super().task_instances(dag_id, run_id)
+
+    # The clock first: a control acts on the run as it is by now.
+    def set_run_state(self, dag_id: str, run_id: str, state: str) -> DagRun:
+        self.tick()
+        return super().set_run_state(dag_id, run_id, state)
+
+    def clear_run(self, dag_id: str, run_id: str, *, only_failed: bool = False) -> DagRun:
+        self.tick()
+        return super().clear_run(dag_id, run_id, only_failed=only_failed)
 
     def task_log(
         self,

@@ -33,7 +33,7 @@ from airflow_client.transports.base import DagRun, Transport
 from airflow_client.transports.rest import RestTransport
 
 URL_VARIABLES = {3: "DAC_AIRFLOW3_URL", 2: "DAC_AIRFLOW2_URL"}
-DAG_IDS = ("contract_success", "contract_fail", "contract_slow", "contract_paused")
+DAG_IDS = ("contract_success", "contract_fail", "contract_slow", "contract_paused", "contract_flaky")
 #: the dag-processor parses the DAG folder a few seconds after start-up.
 DAGS_VISIBLE_SECONDS = 90.0
 #: a run of one or two tiny tasks (seconds when idle; far more on a busy 2-core machine).
@@ -46,6 +46,10 @@ SESSION_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
     "fail": ("contract_fail", {}),
     # A second run of one DAG, for the newest-first listing.
     "fail_again": ("contract_fail", {}),
+    # Runs that test_controls_contract.py re-runs or marks (no other test reads them).
+    "flaky": ("contract_flaky", {}),
+    "flaky_failed_only": ("contract_flaky", {}),
+    "fail_to_mark": ("contract_fail", {}),
 }
 #: runs started when a test asks (Airflow.running): label -> (dag_id, conf).
 ON_DEMAND_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -118,14 +122,14 @@ class Airflow:
             )
         return self._final[label]
 
-    def running(self, label: str) -> DagRun:
+    def running(self, label: str, *, note: str | None = None) -> DagRun:
         """A new run ``label`` of ON_DEMAND_RUNS, once it runs; fails if it finished first.
 
         Started when asked, not with the session's runs: in a long, shuffled suite
         a run started at the beginning has finished by the time its test comes.
         """
         dag_id, run_conf = ON_DEMAND_RUNS[label]
-        run = start_run(self.transport, dag_id, new_run_id(label), run_conf)
+        run = start_run(self.transport, dag_id, new_run_id(label), run_conf, note=note)
         run = wait_for_state(
             self.transport, run.dag_id, run.run_id, {RunState.RUNNING, *FINISHED_STATES}, RUN_SECONDS
         )

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import botocore.exceptions
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from django.test import override_settings
 
 from airflow_client import transports
@@ -420,6 +420,101 @@ def test_task_log_v1_repr_content(make: Any, stub: Stubber) -> None:
 def test_task_log_path_too_long(make: Any, stub: Stubber) -> None:
     with pytest.raises(BadRequest, match=r"MWAA accepts at most 64"):
         make().task_log("index_finding_aid", "dj_abcdefghijklmnop", "extract_records", 1)
+
+
+# --- operators' controls --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+@pytest.mark.parametrize("state", ["success", "failed", "queued"])
+def test_set_run_state_patches_the_run(make: Any, stub: Stubber, version: str, state: str) -> None:
+    answer = (v2_run if version == "v2" else v1_run)("dj_1", state=state)
+    expect(stub, "PATCH", "/dags/harvest/dagRuns/dj_1", answer, body={"state": state})
+
+    run = make(API_VERSION=version).set_run_state("harvest", "dj_1", state)
+
+    assert (run.run_id, run.state) == ("dj_1", state)
+
+
+def test_set_run_state_refuses_other_states_without_calling(make: Any, stub: Stubber) -> None:
+    with pytest.raises(BadRequest, match="not 'running'"):
+        make().set_run_state("harvest", "dj_1", "running")
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+@pytest.mark.parametrize("only_failed", [False, True])
+def test_clear_run_goes_through_clear_task_instances_then_reads_the_run(
+    make: Any, stub: Stubber, version: str, only_failed: bool
+) -> None:
+    # The path holds no run id: whatever get_run can read, clear_run can clear.
+    body: dict[str, Any] = {
+        "dry_run": False,
+        "dag_run_id": "dj_1",
+        "only_failed": only_failed,  # said even when false: this endpoint defaults to true
+        "reset_dag_runs": True,
+    }
+    if version == "v1":
+        body |= {"include_subdags": True, "include_parentdag": True}
+    expect(stub, "POST", "/dags/harvest/clearTaskInstances", {"task_instances": []}, body=body)
+    run_json = v2_run if version == "v2" else v1_run
+    expect(stub, "GET", "/dags/harvest/dagRuns/dj_1", run_json("dj_1", state="queued"))
+
+    run = make(API_VERSION=version).clear_run("harvest", "dj_1", only_failed=only_failed)
+
+    assert (run.run_id, run.state) == ("dj_1", "queued")
+
+
+def test_clear_run_works_where_the_runs_own_clear_path_would_be_too_long(make: Any, stub: Stubber) -> None:
+    dag_id, run_id = "index_finding_aid_collections", "dj_0123456789ab"  # an app-made run id
+    assert len(f"/dags/{dag_id}/dagRuns/{run_id}") <= mwaa.MAX_PATH_LENGTH
+    assert len(f"/dags/{dag_id}/dagRuns/{run_id}/clear") > mwaa.MAX_PATH_LENGTH
+    body = {"dry_run": False, "dag_run_id": run_id, "only_failed": False, "reset_dag_runs": True}
+    expect(stub, "POST", f"/dags/{dag_id}/clearTaskInstances", {"task_instances": []}, body=body)
+    expect(stub, "GET", f"/dags/{dag_id}/dagRuns/{run_id}", v2_run(run_id, dag_id=dag_id))
+
+    assert make().clear_run(dag_id, run_id).run_id == run_id
+
+
+def test_clear_run_path_too_long_fails_before_calling(make: Any, stub: Stubber) -> None:
+    with pytest.raises(BadRequest, match="at most 64"):
+        make().clear_run("d" * 40, "dj_1")
+
+
+@pytest.mark.parametrize(
+    ("call", "method"),
+    [
+        (lambda t: t.set_run_state("harvest", "dj_x", "failed"), "PATCH"),
+        (lambda t: t.clear_run("harvest", "dj_x"), "POST"),
+    ],
+    ids=["set_run_state", "clear_run"],
+)
+def test_controls_on_an_unknown_run_are_not_found(make: Any, stub: Stubber, call: Any, method: str) -> None:
+    stub.add_client_error(
+        "invoke_rest_api",
+        service_error_code="RestApiClientException",
+        service_message="Airflow said no",
+        http_status_code=400,
+        modeled_fields={"RestApiStatusCode": 404, "RestApiResponse": {"detail": "Dag Run id dj_x not found"}},
+        expected_params={"Name": ENV, "Path": stub_path(method), "Method": method, "Body": ANY},
+    )
+    with pytest.raises(NotFound, match="dj_x not found") as info:
+        call(make(RETRIES=3))
+    assert info.value.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "call",
+    [lambda t: t.set_run_state("harvest", "dj_1", "failed"), lambda t: t.clear_run("harvest", "dj_1")],
+    ids=["set_run_state", "clear_run"],
+)
+def test_controls_are_not_retried(make: Any, stub: Stubber, call: Any) -> None:
+    airflow_error(stub, 503, {"detail": "down"})  # one answer only: a second call would fail the stub
+    with pytest.raises(AirflowUnavailable, match="down"):
+        call(make(RETRIES=3))
+
+
+def stub_path(method: str) -> str:
+    return "/dags/harvest/dagRuns/dj_x" if method == "PATCH" else "/dags/harvest/clearTaskInstances"
 
 
 # --- error mapping ---------------------------------------------------------------------------

@@ -176,6 +176,18 @@ class TestTriggerBody:
         assert "logical_date" in json.loads(json.dumps(body))
 
 
+class TestClearBodies:
+    def test_v1_run_clear_cannot_say_only_failed(self) -> None:
+        assert payloads.clear_run_body(False, "v1") == {"dry_run": False}
+        with pytest.raises(ValueError, match="clear_task_instances_body"):
+            payloads.clear_run_body(True, "v1")
+
+    def test_v2_clear_task_instances_has_no_v1_only_keys(self) -> None:
+        # Airflow 3's body model forbids unknown keys (422).
+        body = payloads.clear_task_instances_body("dj_1", False, "v2")
+        assert body == {"dry_run": False, "dag_run_id": "dj_1", "only_failed": False, "reset_dag_runs": True}
+
+
 class TestTaskInstances:
     def test_parses_a_page(self) -> None:
         page = {

@@ -118,9 +118,26 @@ CALLS = [
         lambda t: t.task_log("etl", "dj_1", "greet", 1),
         lambda r: isinstance(r, LogChunk) and [line.text for line in r.lines] == ["hello"],
     ),
+    Call(
+        "set_run_state",
+        "PATCH",
+        _both(RUN),
+        lambda v: run_json(v, state="failed"),
+        lambda t: t.set_run_state("etl", "dj_1", "failed"),
+        lambda r: isinstance(r, DagRun) and (r.run_id, r.state) == ("dj_1", "failed"),
+    ),
+    Call(
+        "clear_run",
+        "POST",
+        _both(f"{RUN}/clear"),
+        run_json,
+        lambda t: t.clear_run("etl", "dj_1"),
+        lambda r: isinstance(r, DagRun) and (r.run_id, r.state) == ("dj_1", "queued"),
+    ),
 ]
 GET_CALLS = [call for call in CALLS if call.method == "GET"]
-POST_CALLS = [call for call in CALLS if call.method == "POST"]
+#: triggering, marking and clearing: never sent twice once Airflow may have seen them.
+WRITE_CALLS = [call for call in CALLS if call.method != "GET"]
 
 
 def _ids(call: Call) -> str:
@@ -287,9 +304,9 @@ def test_get_retries_exhausted(
     assert sleeps == [0.2, 0.4]
 
 
-@pytest.mark.parametrize("call", POST_CALLS, ids=_ids)
+@pytest.mark.parametrize("call", WRITE_CALLS, ids=_ids)
 @pytest.mark.parametrize("status", [500, 502, 429])
-def test_post_not_retried_after_server_error(
+def test_write_not_retried_after_server_error(
     httpx_mock: HTTPXMock,
     transport: RestTransport,
     version: str,
@@ -306,11 +323,12 @@ def test_post_not_retried_after_server_error(
     assert sleeps == []
 
 
-@pytest.mark.parametrize("call", POST_CALLS, ids=_ids)
-def test_post_not_retried_after_lost_connection(
+@pytest.mark.parametrize("call", WRITE_CALLS, ids=_ids)
+def test_write_not_retried_after_lost_connection(
     httpx_mock: HTTPXMock, transport: RestTransport, version: str, call: Call, sleeps: list[float]
 ) -> None:
-    # The request may have reached Airflow: sending it again could start a second run.
+    # The request may have reached Airflow: sending it again could start a second run
+    # (or clear a run's tasks again while they run).
     _authenticate(httpx_mock, call, version)
     httpx_mock.add_exception(httpx.RemoteProtocolError("peer closed connection"), url=call.url(version))
 

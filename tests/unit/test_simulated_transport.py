@@ -87,3 +87,43 @@ def test_seconds_default_to_eight_and_the_alias_passes_the_checks(clock: Clock):
         assert isinstance(transport, SimulatedTransport)
         assert transport.seconds == 8
         assert check_settings() == []
+
+
+def test_a_cleared_run_runs_again_by_the_clock_in_its_next_try(transport: SimulatedTransport, clock: Clock):
+    transport.trigger("index", run_id="dj_4", conf={"fail": True})
+    clock.at(10)
+    assert transport.get_run("index", "dj_4").state == "failed"
+
+    clock.at(20)
+    cleared = transport.clear_run("index", "dj_4", only_failed=True)
+    assert (cleared.state, cleared.queued_at, cleared.end_date) == ("queued", clock.now, None)
+    clock.at(22)
+    assert transport.get_run("index", "dj_4").state == "running"
+    (task,) = transport.task_instances("index", "dj_4")
+    assert (task.state, task.try_number) == ("running", 2)
+    clock.at(28)
+    # conf fail=true fails every try, like the demo's DAGs.
+    assert transport.get_run("index", "dj_4").state == "failed"
+
+
+def test_a_control_acts_on_the_run_as_the_clock_has_moved_it(transport: SimulatedTransport, clock: Clock):
+    transport.trigger("index", run_id="dj_5", conf={})
+    clock.at(9)  # success by now, though nobody has looked
+    assert transport.clear_run("index", "dj_5").state == "queued"
+
+
+def test_a_run_marked_failed_stays_failed(transport: SimulatedTransport, clock: Clock):
+    transport.trigger("index", run_id="dj_6", conf={})
+    clock.at(3)
+    assert transport.set_run_state("index", "dj_6", "failed").state == "failed"
+    clock.at(30)
+    assert transport.get_run("index", "dj_6").state == "failed"
+
+
+def test_a_run_queued_again_runs_again(transport: SimulatedTransport, clock: Clock):
+    transport.trigger("index", run_id="dj_7", conf={})
+    clock.at(10)
+    assert transport.set_run_state("index", "dj_7", "queued").state == "queued"
+    clock.at(18)
+    run = transport.get_run("index", "dj_7")
+    assert (run.state, run.end_date) == ("success", clock.now)

@@ -68,6 +68,23 @@ with DAG("contract_slow", **COMMON):
     nap()
 
 
+with DAG("contract_flaky", **COMMON):
+    # No retries: try 1 fails the run; a clear (the re-run tests) gives each cleared task try 2.
+
+    @task
+    def steady() -> None:
+        print("contract_flaky steady")
+
+    @task
+    def flaky(**context: Any) -> None:
+        try_number = context["ti"].try_number  # the try running now, on Airflow 3 and 2
+        print(f"contract_flaky try {try_number}")
+        if try_number < 2:
+            raise RuntimeError("contract_flaky fails its first try on purpose")
+
+    steady() >> flaky()
+
+
 with DAG("contract_paused", is_paused_upon_creation=True, **COMMON):
 
     @task
