@@ -24,7 +24,16 @@ pytestmark = pytest.mark.django_db
 
 TITLE = "Papers of Ada Lovelace"
 PROFILES = ["anonymous", "no_permission", "viewer", "operator", "refused_by_job", "superuser"]
-VIEWS = ["status", "trigger", "trigger_missing_record", "run_list", "run_list_csv", "run_detail", "run_log"]
+VIEWS = [
+    "status",
+    "trigger",
+    "trigger_missing_record",
+    "run_list",
+    "run_list_csv",
+    "run_detail",
+    "run_log",
+    "run_control",
+]
 LOGIN = "login"  # a redirect to the login page
 
 #: (profile, view) -> status code; LOGIN for a redirect to the login page.
@@ -39,6 +48,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "run_list_csv": 200,
         "run_detail": 200,
         "run_log": 200,
+        "run_control": 403,  # mark and re-run need permissions of their own
     },
     "operator": {
         "status": 286,
@@ -48,6 +58,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "run_list_csv": 200,
         "run_detail": 200,
         "run_log": 200,
+        "run_control": 403,
     },
     "refused_by_job": {
         "status": 286,
@@ -57,6 +68,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "run_list_csv": 200,
         "run_detail": 200,
         "run_log": 200,
+        "run_control": 403,
     },
     "superuser": {
         "status": 286,
@@ -66,6 +78,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "run_list_csv": 200,
         "run_detail": 200,
         "run_log": 200,
+        "run_control": 302,  # back to the run page (Airflow's answer in a message)
     },
 }
 
@@ -115,6 +128,10 @@ def request(client: Client, profile: str, view: str, record: FindingAid, run: Jo
         return client.get(reverse("airflow_client:run_list_csv"))
     if view == "run_detail":
         return client.get(reverse("airflow_client:run_detail", args=[run.pk]))
+    if view == "run_control":
+        return client.post(
+            reverse("airflow_client:run_control", kwargs={"pk": run.pk, "action": "mark_failed"})
+        )
     return client.get(reverse("airflow_client:run_log", args=[run.pk, "run", 1]))
 
 
