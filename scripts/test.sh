@@ -36,7 +36,7 @@ AIRFLOW_CONN_DJANGO_AIRFLOW_CLIENT=$(events_connection airflow2) \
   scripts/airflow.sh start 2 "$dags" >"$logs/airflow2.out" 2>&1 & a2=$!
 scripts/postgres.sh start
 
-echo "== ruff"; "$venv/bin/ruff" check airflow_client tests scripts demo manage.py; "$venv/bin/ruff" format --check airflow_client tests scripts demo manage.py
+echo "== ruff"; "$venv/bin/ruff" check airflow_client tests scripts demo manage.py benchmarks; "$venv/bin/ruff" format --check airflow_client tests scripts demo manage.py benchmarks
 echo "== djade"; git ls-files -z '*.html' | xargs -0 "$venv/bin/djade" --check --target-version 5.2
 echo "== mypy"; "$venv/bin/mypy"
 echo "== migrations"; "$venv/bin/python" -m django makemigrations --check --dry-run --settings=tests.settings
