@@ -383,7 +383,7 @@ def pending_trigger(job: Job, obj: models.Model) -> JobTrigger | None:
 
     One query, none when ``obj`` went through prefetch_job_runs. resolve_trigger() settles it.
     """
-    if is_prefetched(obj):
+    if is_prefetched(obj, "triggers"):
         return prefetched_trigger(obj, job.dag_id, job.environment)
     content_type, object_id = content_key(obj)
     found: JobTrigger | None = (
