@@ -62,7 +62,8 @@ RUN_FAILED = "airflow_client.exceptions.TaskRunFailed"
 PYTHON_ENV = "AIRFLOW_CLIENT_TASKS_PYTHON"
 SETTINGS_ENV = "AIRFLOW_CLIENT_TASKS_SETTINGS"
 CWD_ENV = "AIRFLOW_CLIENT_TASKS_CWD"
-#: Not handed to the site's python: Airflow's own configuration (secrets included) and paths.
+#: Not handed to the site's python: Airflow's own paths (its configuration, connections and
+#: variables, secrets included, are withheld too: every variable starting with AIRFLOW).
 _WITHHELD = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")
 
 
@@ -93,7 +94,7 @@ def _site_env(settings: str | None, extra: Mapping[str, str] | None) -> dict[str
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in _WITHHELD and not key.startswith("AIRFLOW__") and not key.startswith("_AIRFLOW")
+        if key not in _WITHHELD and not key.lstrip("_").startswith("AIRFLOW")
     }
     if settings:
         env["DJANGO_SETTINGS_MODULE"] = settings
@@ -221,8 +222,9 @@ def task_dag(
     """The DAG that runs Django tasks: one task, ``run``.
 
     ``python``, ``settings`` (DJANGO_SETTINGS_MODULE) and ``cwd`` say where the site is
-    (else the worker's AIRFLOW_CLIENT_TASKS_* variables, read at run time); ``env`` adds
-    variables for the site's process. ``retries``, ``retry_delay``, ``priority_weight``,
+    (else the worker's AIRFLOW_CLIENT_TASKS_* variables, read at run time). The site's
+    process gets the worker's environment but Airflow's own variables (AIRFLOW*) and
+    Python paths; ``env`` adds variables of its own. ``retries``, ``retry_delay``, ``priority_weight``,
     ``execution_timeout``, ``pool`` and ``queue`` are the task's, as Airflow means them:
     a task's attempts are Airflow's tries. Other keywords go to the DAG
     (``max_active_runs``: how many tasks of this DAG run at once).

@@ -302,8 +302,9 @@ class AirflowBackend(BaseTaskBackend):
         (task_finished) if this call stored it. None while Airflow cannot be read."""
         try:
             envelope = _envelope(xcom(job_run, dags.TASK_ID, dags.XCOM_KEY))
-        except AirflowError as exc:
-            if not not_in_airflow(exc):
+        except AirflowClientError as exc:
+            if not (isinstance(exc, AirflowError) and not_in_airflow(exc)):
+                # Unreachable, or AIRFLOW_ENABLED off: the result stays unread (RUNNING) till later.
                 logger.warning("The result of task run %s cannot be read yet: %s", job_run.dag_run_id, exc)
                 return None
             envelope = None  # the task pushed nothing: killed, marked, or never run

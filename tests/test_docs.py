@@ -20,6 +20,11 @@ from airflow_client.retention import DEPRECATED, POLICIES, parse_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+#: Django's task framework checks its backends (Django 6, or the backport's app on 5.2).
+TASKS_AVAILABLE = (
+    importlib.util.find_spec("django.tasks") is not None
+    or importlib.util.find_spec("django_tasks") is not None
+)
 PACKAGE = ROOT / "airflow_client"
 
 
@@ -55,6 +60,14 @@ def test_settings_table_lists_every_setting_with_its_default() -> None:
 def test_environment_table_lists_every_key_with_its_default() -> None:
     rows = {code(key): code(default) for key, default, _meaning in table("| key | default | meaning |")}
     assert rows == {key: written(default) for key, default in conf.ENVIRONMENT_DEFAULTS.items()}
+
+
+@pytest.mark.skipif(not TASKS_AVAILABLE, reason="no task framework (Django 5.2 without django-tasks)")
+def test_tasks_options_table_lists_every_option_with_its_default() -> None:
+    from airflow_client.tasks import OPTION_DEFAULTS
+
+    rows = {code(key): code(default) for key, default, _meaning in table("| option | default | meaning |")}
+    assert rows == {key: written(default) for key, default in OPTION_DEFAULTS.items()}
 
 
 # --- system checks ----------------------------------------------------------------------------
@@ -93,11 +106,6 @@ SCENARIOS: list[dict[str, Any]] = [
     {"AIRFLOW_ENABLED": False},  # W002 (the test app registers Jobs)
 ]
 
-#: Django's task framework checks its backends (Django 6, or the backport's app on 5.2).
-TASKS_AVAILABLE = (
-    importlib.util.find_spec("django.tasks") is not None
-    or importlib.util.find_spec("django_tasks") is not None
-)
 AIRFLOW_BACKEND = "airflow_client.tasks.AirflowBackend"
 if TASKS_AVAILABLE:
     SCENARIOS.append(

@@ -296,3 +296,16 @@ def test_the_admin_shows_what_a_task_returned_on_its_run(
     assert page.status_code == 200
     assert b"builtins.ValueError" in page.content
     assert b"ValueError: shown in the admin" in page.content
+
+
+def test_with_airflow_turned_off_results_are_answered_as_recorded(
+    fake_airflow: fake.FakeAirflow, settings: Any
+) -> None:
+    done, unread = add.enqueue(1, 1), add.enqueue(2, 2)
+    fake_airflow.run_tasks()
+    add.get_result(done.id)
+    JobRun.objects.filter(dag_run_id=unread.id).update(state="success")  # finished, its value not read
+    settings.AIRFLOW_ENABLED = False
+
+    assert add.get_result(done.id).return_value == 2
+    assert add.get_result(unread.id).status == RUNNING

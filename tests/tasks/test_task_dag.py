@@ -128,3 +128,19 @@ def test_the_module_imports_without_django_or_airflow() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
 
     assert done.stdout.split() == ["django_task", "django_task", "run"]
+
+
+def test_the_site_gets_the_workers_environment_but_airflows_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "secret")
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", "postgres://u:secret@db")
+    monkeypatch.setenv("PYTHONPATH", "/opt/airflow/lib")
+    monkeypatch.setenv("SITE_DATABASE_URL", "postgres://site")
+
+    env = dags._site_env("site.settings", {"EXTRA": "1"})
+
+    assert (env["DJANGO_SETTINGS_MODULE"], env["SITE_DATABASE_URL"], env["EXTRA"]) == (
+        "site.settings",
+        "postgres://site",
+        "1",
+    )
+    assert not [key for key in env if key.lstrip("_").startswith("AIRFLOW") or key == "PYTHONPATH"]
