@@ -36,6 +36,7 @@ __all__ = [
     "run_url",
     "task_instances",
     "task_log",
+    "xcom",
 ]
 
 
@@ -182,6 +183,11 @@ def raise_unavailable(record: JobRun | JobTrigger, exc: AirflowError) -> NoRetur
 
 def task_instances(job_run: JobRun) -> list[TaskInstance]:
     return get_transport(job_run.environment).task_instances(job_run.dag_id, job_run.dag_run_id)
+
+
+def xcom(job_run: JobRun, task_id: str, key: str) -> Any:
+    """What task ``task_id`` of the run pushed to XCom under ``key`` (NotFound: nothing)."""
+    return get_transport(job_run.environment).xcom(job_run.dag_id, job_run.dag_run_id, task_id, key)
 
 
 def task_log(
