@@ -104,6 +104,13 @@ start() {
   mkdir -p "$home/pythonpath"
   ln -sfn "$(cd "$here/.." && pwd)/airflow_client" "$home/pythonpath/airflow_client"
   export PYTHONPATH=$home/pythonpath${PYTHONPATH:+:$PYTHONPATH}
+  # Airflow's SQLite database: its processes write at once, and sqlite3's 5 s wait for a
+  # lock ends, on a busy 2-core machine, in an API answer 500 ("database is locked").
+  # Wait longer, and let readers go on while one writes (WAL).
+  echo 'CONNECT_ARGS = {"timeout": 20}' >"$home/pythonpath/airflow_sqlite_wait.py"
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=airflow_sqlite_wait.CONNECT_ARGS
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC=airflow_sqlite_wait.CONNECT_ARGS
+  "$venv/bin/python" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("pragma journal_mode=wal")' "$home/airflow.db"
   export AIRFLOW__CORE__PARALLELISM=4
   export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$logport
   export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=$trigport
