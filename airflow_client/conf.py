@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "AIRFLOW_MAX_CONF_BYTES": 64 * 1024,
     "AIRFLOW_MAX_LOG_BYTES": 2_000_000,
     "AIRFLOW_EVENTS_MAX_BYTES": 256 * 1024,
+    "AIRFLOW_SYNC_HORIZON": 30,
 }
 
 #: Defaults of each AIRFLOW_ENVIRONMENTS entry.
@@ -67,6 +68,8 @@ class Settings:
     max_conf_bytes: int
     max_log_bytes: int = DEFAULTS["AIRFLOW_MAX_LOG_BYTES"]
     events_max_bytes: int = DEFAULTS["AIRFLOW_EVENTS_MAX_BYTES"]
+    #: days: how far back sync looks for runs when it has no earlier listing to go on.
+    sync_horizon: float = DEFAULTS["AIRFLOW_SYNC_HORIZON"]
     #: False: nothing is sent to Airflow (AIRFLOW_ENABLED).
     enabled: bool = True
 
@@ -121,6 +124,7 @@ def get_settings() -> Settings:
         max_conf_bytes=_positive_int("AIRFLOW_MAX_CONF_BYTES"),
         max_log_bytes=_positive_int("AIRFLOW_MAX_LOG_BYTES"),
         events_max_bytes=_positive_int("AIRFLOW_EVENTS_MAX_BYTES"),
+        sync_horizon=_positive_number("AIRFLOW_SYNC_HORIZON"),
         # Only an explicit False turns Airflow off; a wrong type is check E024 and keeps it on.
         enabled=raw("AIRFLOW_ENABLED") is not False,
     )
@@ -132,6 +136,18 @@ def _positive_int(name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         return int(DEFAULTS[name])
     return value
+
+
+def is_positive_number(value: Any) -> bool:
+    return (
+        not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+    )
+
+
+def _positive_number(name: str) -> float:
+    """A positive number setting, or its default when it is not one (system checks say so)."""
+    value = raw(name)
+    return float(value) if is_positive_number(value) else float(DEFAULTS[name])
 
 
 @receiver(setting_changed)

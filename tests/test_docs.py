@@ -88,6 +88,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "AIRFLOW_MAX_LOG_BYTES": "2MB",  # E019
         "AIRFLOW_EVENTS_MAX_BYTES": -1,  # E023
         "AIRFLOW_ENABLED": "no",  # E024
+        "AIRFLOW_SYNC_HORIZON": 0,  # E025
     },
     {"AIRFLOW_ENABLED": False},  # W002 (the test app registers Jobs)
 ]
