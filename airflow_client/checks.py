@@ -51,6 +51,16 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
                 "Use a positive number of seconds (default 5).",
             )
         )
+    idle = raw("AIRFLOW_IDLE_POLL_INTERVAL")
+    if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not math.isfinite(idle) or idle <= 0:
+        errors.append(
+            _error(
+                25,
+                f"AIRFLOW_IDLE_POLL_INTERVAL must be a number of seconds > 0, not {idle!r}.",
+                "It is how often a page whose widgets are all idle looks for runs started elsewhere "
+                f"(default {DEFAULTS['AIRFLOW_IDLE_POLL_INTERVAL']}).",
+            )
+        )
     enabled = raw("AIRFLOW_ENABLED")
     if not isinstance(enabled, bool):
         errors.append(
@@ -102,7 +112,7 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
     if not is_positive_number(horizon):
         errors.append(
             _error(
-                25,
+                26,
                 f"AIRFLOW_SYNC_HORIZON must be a positive number of days, not {horizon!r}.",
                 f"Default: {DEFAULTS['AIRFLOW_SYNC_HORIZON']} (sync looks back that far when it has no "
                 "earlier listing to go on).",

@@ -10,7 +10,9 @@
 #
 # Airflow 3.3 uses the simple auth manager, Airflow 2.11 basic auth; both admin/admin.
 # The DAGs can import airflow_client.callbacks; where they send events comes from the
-# caller's AIRFLOW_CONN_DJANGO_AIRFLOW_CLIENT (unset: no events are sent).
+# caller's AIRFLOW_CONN_DJANGO_AIRFLOW_CLIENT (unset: no events are sent). The task DAGs
+# (airflow_client.dags) find the Django site to run tasks in from the caller's
+# AIRFLOW_CLIENT_TASKS_PYTHON / _SETTINGS / _CWD (scripts/test.sh sets them).
 #
 # Defaults (the test suite's): Airflow 3 on 127.0.0.1:28080, home $cache/airflow-home-3,
 # log servers 28793/28794; Airflow 2 on 28082, airflow-home-2, 28795/28796. Another
@@ -228,5 +230,5 @@ case "${1:-}" in
   start) start "$@" ;;
   stop) stop ;;
   url) echo "http://127.0.0.1:$port" ;;
-  *) sed -n '2,17p' "$0"; exit 2 ;;
+  *) sed -n '2,19p' "$0"; exit 2 ;;
 esac
