@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core import checks
 
-from airflow_client.conf import DEFAULTS, ENVIRONMENT_DEFAULTS, get_settings, raw
+from airflow_client.conf import DEFAULTS, ENVIRONMENT_DEFAULTS, get_settings, is_positive_number, raw
 from airflow_client.exceptions import ConfigurationError
 from airflow_client.jobs import all_jobs
 from airflow_client.transports import transport_class
@@ -108,6 +108,16 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
         errors.append(_error(19, *_bytes_problem("AIRFLOW_MAX_LOG_BYTES")))
     if not _is_positive_int(raw("AIRFLOW_EVENTS_MAX_BYTES")):
         errors.append(_error(23, *_bytes_problem("AIRFLOW_EVENTS_MAX_BYTES")))
+    horizon = raw("AIRFLOW_SYNC_HORIZON")
+    if not is_positive_number(horizon):
+        errors.append(
+            _error(
+                26,
+                f"AIRFLOW_SYNC_HORIZON must be a positive number of days, not {horizon!r}.",
+                f"Default: {DEFAULTS['AIRFLOW_SYNC_HORIZON']} (sync looks back that far when it has no "
+                "earlier listing to go on).",
+            )
+        )
     return errors
 
 

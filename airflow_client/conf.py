@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "AIRFLOW_MAX_CONF_BYTES": 64 * 1024,
     "AIRFLOW_MAX_LOG_BYTES": 2_000_000,
     "AIRFLOW_EVENTS_MAX_BYTES": 256 * 1024,
+    "AIRFLOW_SYNC_HORIZON": 30,
 }
 
 #: Defaults of each AIRFLOW_ENVIRONMENTS entry.
@@ -68,6 +69,8 @@ class Settings:
     max_conf_bytes: int
     max_log_bytes: int = DEFAULTS["AIRFLOW_MAX_LOG_BYTES"]
     events_max_bytes: int = DEFAULTS["AIRFLOW_EVENTS_MAX_BYTES"]
+    #: days: how far back sync looks for runs when it has no earlier listing to go on.
+    sync_horizon: float = DEFAULTS["AIRFLOW_SYNC_HORIZON"]
     #: False: nothing is sent to Airflow (AIRFLOW_ENABLED).
     enabled: bool = True
     #: how often a page whose widgets are all idle looks for runs started elsewhere
@@ -101,7 +104,7 @@ def get_settings() -> Settings:
     """The settings, each of the wrong type replaced by its default.
 
     Checks run after apps load, and a view must not fail because of a setting
-    the checks report (E011-E016, E025): here a wrong value falls back to its default.
+    the checks report (E011-E016, E025, E026): here a wrong value falls back to its default.
     """
     envs = raw("AIRFLOW_ENVIRONMENTS")
     if not isinstance(envs, Mapping):
@@ -125,6 +128,7 @@ def get_settings() -> Settings:
         max_conf_bytes=_positive_int("AIRFLOW_MAX_CONF_BYTES"),
         max_log_bytes=_positive_int("AIRFLOW_MAX_LOG_BYTES"),
         events_max_bytes=_positive_int("AIRFLOW_EVENTS_MAX_BYTES"),
+        sync_horizon=_positive_number("AIRFLOW_SYNC_HORIZON"),
         # Only an explicit False turns Airflow off; a wrong type is check E024 and keeps it on.
         enabled=raw("AIRFLOW_ENABLED") is not False,
     )
@@ -136,6 +140,18 @@ def _positive_int(name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         return int(DEFAULTS[name])
     return value
+
+
+def is_positive_number(value: Any) -> bool:
+    return (
+        not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+    )
+
+
+def _positive_number(name: str) -> float:
+    """A positive number setting, or its default when it is not one (system checks say so)."""
+    value = raw(name)
+    return float(value) if is_positive_number(value) else float(DEFAULTS[name])
 
 
 @receiver(setting_changed)

@@ -4,21 +4,34 @@ For each environment, in this order:
 
 1. settle triggers whose outcome is unknown (sent, never answered) by asking
    Airflow for their run id;
-2. discover: list the runs of every registered Job's DAG and record those this
-   app has never seen (started from Airflow's UI, a schedule, the CLI), linked
-   to their records through ``Job.get_objects(conf)``; known runs in the same
-   listing are updated from it, without a request of their own;
-3. refresh, one request each (coalesced by refreshing.refresh), the unfinished
-   runs the listing did not cover.
+2. list, page by page, the runs of every registered Job's DAG and of every DAG
+   with a run unfinished here: first the unfinished ones (queued, running), then
+   those that ended since the last listing. Runs this app has never seen
+   (started from Airflow's UI, a schedule, the CLI) are recorded and linked to
+   their records through ``Job.get_objects(conf)``; known runs are compared
+   with the listing in bulk, and only those that changed are written;
+3. read one by one (coalesced by refreshing.refresh) the unfinished runs no
+   listing showed: deleted in Airflow, ended before the window, or passed over
+   while Airflow's pages shifted under a run that ended meanwhile.
+
+With a transport that lists several DAGs at once (every built-in one), that is
+one request per 100 runs listed, plus one per run in step 3.
 
 Where to remember "listed up to": the time of each DAG's last successful
 listing lives in Django's default cache, one key per environment. It is not
 derived from JobRun.updated_at / refreshed_at because those also move when a
-widget refreshes a single run, which says nothing about runs never listed; a
-lost or per-process cache (LocMemCache under cron) costs a bounded listing of
-the newest runs instead, never a missed change. The next listing asks for runs
-updated since that time minus OVERLAP, which absorbs clock skew between this
-server and Airflow's database and transactions that committed late.
+widget refreshes a single run, which says nothing about runs never listed. The
+next listing asks for runs that ended since that time minus OVERLAP, which
+absorbs clock skew between this server and Airflow's database and transactions
+that committed late. With nothing remembered (a new Job, a lost or per-process
+cache such as LocMemCache under cron) it goes back AIRFLOW_SYNC_HORIZON days:
+a longer listing, never a missed run. (Airflow does not move a run's end when a
+finished run is marked otherwise or its note is edited: such late changes to a
+finished run are not listed; refresh(job_run, force=True) reads them.)
+
+A transport that cannot filter on states lists each registered DAG's runs
+updated since the last listing instead (or, failing that too, its newest runs
+back to the horizon), and every unfinished run not listed is read on its own.
 """
 
 from __future__ import annotations
@@ -27,11 +40,13 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import takewhile
 from typing import Any
 
 from django.core.cache import cache
 from django.db import models
-from django.db.models import Q
+from django.db.models import Min, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from airflow_client import pruning
@@ -46,20 +61,19 @@ from airflow_client.exceptions import (
 from airflow_client.jobs import Job, all_jobs, records_for_conf
 from airflow_client.models import JobRun, JobTrigger, content_key
 from airflow_client.refreshing import record_dag_run, recorded_at, refresh
-from airflow_client.transports import get_transport
-from airflow_client.transports.base import DagRun, RunQuery, Transport
+from airflow_client.states import ACTIVE_STATES, FINISHED_STATES
+from airflow_client.transports import get_transport, payloads
+from airflow_client.transports.base import Capabilities, DagRun, RunQuery, Transport
 from airflow_client.triggering import pending_limit, resolve_trigger
 
-__all__ = ["FULL_LIMIT", "OVERLAP", "WINDOW_LIMIT", "SyncReport", "sync"]
+__all__ = ["CHUNK", "OVERLAP", "SyncReport", "sync"]
 
 logger = logging.getLogger(__name__)
 
 #: How far before the last successful listing the next one starts looking.
 OVERLAP = timedelta(minutes=5)
-#: Runs read per DAG when nothing is remembered or the transport cannot filter by update time.
-FULL_LIMIT = 100
-#: Runs read per listing of "updated since" (a sync interval's worth of changes).
-WINDOW_LIMIT = 1000
+#: Listed runs compared with the database per query (and unfinished runs loaded per query).
+CHUNK = 500
 
 _CACHE_KEY = "airflow_client:sync:listed:{}"
 
@@ -184,9 +198,7 @@ def sync(*, environment: str | None = None, discover: bool = True) -> SyncReport
             tally.error(alias, f"{alias}: {exc}", exc)
             continue
         _settle_triggers(alias, transport, tally)
-        seen: set[int] | None = set()
-        if discover:
-            seen = _discover(alias, transport, tally)
+        seen = _list(alias, transport, tally, discover=discover)
         if seen is None:
             _skip_unfinished(alias, tally, refused=tally.environments[alias].refused)
         else:
@@ -230,34 +242,54 @@ def _settle_triggers(alias: str, transport: Transport, tally: _Tally) -> None:
             tally.add("resolved")
 
 
-# --- 2. discovery --------------------------------------------------------------------------------
+# --- 2. listings --------------------------------------------------------------------------------
+
+#: The states of the first listing (runs going on) and of the second (runs ended lately).
+_GOING_ON = tuple(sorted(str(state) for state in ACTIVE_STATES))
+_ENDED = tuple(sorted(str(state) for state in FINISHED_STATES))
 
 
-def _discover(alias: str, transport: Transport, tally: _Tally) -> set[int] | None:
-    """List the registered DAGs' runs: the pks of the JobRuns covered, None if Airflow is unreachable."""
+@dataclass
+class _Listings:
+    """One environment's listings: what they need and what they saw."""
+
+    alias: str
+    transport: Transport
+    capabilities: Capabilities
+    tally: _Tally
+    jobs: list[Job]
+    #: DAGs whose runs unknown here are recorded (the registered Jobs', when discovering).
+    discovering: frozenset[str]
+    #: pks of the JobRuns the listings covered.
+    seen: set[int] = field(default_factory=set)
+
+
+def _list(alias: str, transport: Transport, tally: _Tally, *, discover: bool) -> set[int] | None:
+    """List the runs sync compares: the pks of the JobRuns covered, None if Airflow is unreachable."""
     jobs = [job for job in all_jobs() if job.environment == alias]
-    dag_ids = sorted({job.dag_id for job in jobs})
-    seen: set[int] = set()
-    if not dag_ids:
-        return seen
     capabilities = transport.capabilities
+    discovering = frozenset(job.dag_id for job in jobs) if discover else frozenset()
+    listings = _Listings(alias, transport, capabilities, tally, jobs, discovering)
+    # Without state filters, a DAG listed only for its unfinished runs would mean reading its whole history.
+    oldest = _oldest_reads(alias) if capabilities.state_filters else {}
+    dag_ids = sorted(listings.discovering | set(oldest))
+    if not dag_ids:
+        return listings.seen
     # Without batch listing, several DAGs would be one request each anyway: list them one by one
     # so that an error names its DAG and spares the others.
     groups = [dag_ids] if capabilities.batch_listing else [[dag_id] for dag_id in dag_ids]
     listed = _listed(alias)
+    horizon = timezone.now() - timedelta(days=get_settings().sync_horizon)
     while groups:
         group = groups.pop(0)
-        since = _since(listed, group) if capabilities.updated_since_filter else None
-        query = RunQuery(
-            dag_ids=tuple(group),
-            updated_since=since,
-            limit=WINDOW_LIMIT if since is not None else FULL_LIMIT * len(group),
-            # One run Airflow sends unreadable is reported; the others are recorded.
-            on_unreadable=lambda exc: tally.error(alias, f"{alias}: {exc}", exc),
-        )
         started = timezone.now()
+        since = _window_start(group, listings.discovering, listed, oldest, horizon)
         try:
-            dag_runs = list(transport.list_runs(query))
+            for query in _queries(listings, group, since):
+                runs: Iterable[DagRun] = transport.list_runs(query)
+                if not (capabilities.state_filters or capabilities.updated_since_filter):
+                    runs = takewhile(lambda run: _happened_since(run, horizon), runs)  # newest first
+                _record(listings, list(runs), started)
         except AirflowError as exc:
             tally.error(alias, f"{alias}/{','.join(group)}: runs not listed: {exc}", exc)
             if _unreachable(exc):
@@ -266,74 +298,153 @@ def _discover(alias: str, transport: Transport, tally: _Tally) -> set[int] | Non
                 groups += [[dag_id] for dag_id in group]
             continue
         tally.environments[alias].answered = True
-        if len(dag_runs) >= query.limit:
-            logger.warning(
-                "airflow sync: %s/%s: %d runs listed, the limit; older ones were not looked at.",
-                alias,
-                ",".join(group),
-                query.limit,
-            )
-        seen |= _record(alias, jobs, dag_runs, started, tally)
-        _remember(alias, group, started)
-    return seen
+        _remember(alias, [dag_id for dag_id in group if dag_id in listings.discovering], started)
+    return listings.seen
 
 
-def _record(
-    alias: str, jobs: Sequence[Job], dag_runs: Sequence[DagRun], started: datetime, tally: _Tally
-) -> set[int]:
-    """Record one listing (newest first): new runs created and linked, known runs updated."""
-    seen: set[int] = set()
-    run_ids = {dag_run.run_id for dag_run in dag_runs}
-    dags = {dag_run.dag_id for dag_run in dag_runs}
-    known = {
-        (job_run.dag_id, job_run.dag_run_id): job_run
-        for job_run in JobRun.objects.filter(environment=alias, dag_id__in=dags, dag_run_id__in=run_ids)
+def _queries(listings: _Listings, group: Sequence[str], since: datetime) -> list[RunQuery]:
+    """The listings of ``group``: every page of each (limit None), newest first."""
+    alias, tally = listings.alias, listings.tally
+
+    def truncated() -> None:
+        logger.warning(
+            "airflow sync: %s/%s: the listing stopped after %d pages; older runs were not looked at.",
+            alias,
+            ",".join(group),
+            payloads.MAX_RUN_PAGES,
+        )
+
+    common: dict[str, Any] = {
+        "dag_ids": tuple(group),
+        "limit": None,
+        # One run Airflow sends unreadable is reported; the others are recorded.
+        "on_unreadable": lambda exc: tally.error(alias, f"{alias}: {exc}", exc),
+        "on_truncated": truncated,
     }
-    # Runs of triggers still open are recorded by the trigger path, as started here.
-    triggered = set(
-        JobTrigger.objects.open()
-        .filter(environment=alias, run_id__in=run_ids)
-        .values_list("dag_id", "run_id")
+    if listings.capabilities.state_filters:
+        # Going on first: with a retention policy, the runs that ended are then judged
+        # against the newest ones, which are usually those going on.
+        return [RunQuery(states=_GOING_ON, **common), RunQuery(states=_ENDED, ended_since=since, **common)]
+    if listings.capabilities.updated_since_filter:
+        return [RunQuery(updated_since=since, **common)]
+    return [RunQuery(**common)]  # cut at the horizon as it is read (newest first)
+
+
+def _window_start(
+    group: Iterable[str],
+    discovering: frozenset[str],
+    listed: Mapping[str, datetime],
+    oldest: Mapping[str, datetime],
+    horizon: datetime,
+) -> datetime:
+    """Since when ``group``'s ended runs are listed: never before the horizon.
+
+    A DAG being discovered: since its last listing (the horizon when none is
+    remembered). A DAG listed only for its unfinished runs here: since the
+    oldest of them was last read, when it was still going on.
+    """
+    starts = []
+    for dag_id in group:
+        if dag_id in discovering:
+            mark = listed.get(dag_id)
+            starts.append(horizon if mark is None else mark - OVERLAP)
+        elif dag_id in oldest:
+            starts.append(oldest[dag_id] - OVERLAP)
+    return max([horizon, min(starts, default=horizon)])
+
+
+def _oldest_reads(alias: str) -> dict[str, datetime]:
+    """{dag_id: when its least recently read unfinished run was last read} (one query)."""
+    rows = (
+        JobRun.objects.active()
+        .filter(environment=alias)
+        .values("dag_id")
+        .annotate(oldest=Min(Coalesce("refreshed_at", "created_at")))
+        .order_by()
     )
-    # Newest first: with a retention policy, older runs are then judged against newer ones
-    # already recorded and are simply not kept, rather than recorded, signalled and deleted.
-    for dag_run in dag_runs:
-        try:
-            _record_one(alias, jobs, dag_run, known, triggered, started, seen, tally)
-        except AirflowClientError as exc:  # e.g. a value the database cannot hold: the others go on
-            tally.error(alias, f"{alias}/{dag_run.dag_id}/{dag_run.run_id}: not recorded: {exc}", exc)
-    return seen
+    return {row["dag_id"]: row["oldest"] for row in rows}
+
+
+def _happened_since(dag_run: DagRun, horizon: datetime) -> bool:
+    when = dag_run.run_after or dag_run.queued_at or dag_run.logical_date or dag_run.start_date
+    return when is None or when >= horizon
+
+
+def _record(listings: _Listings, dag_runs: Sequence[DagRun], started: datetime) -> None:
+    """Record one listing (newest first): known runs compared in bulk, new ones created and linked.
+
+    A few queries per CHUNK runs; only a run that changed, or is new here, costs
+    queries of its own.
+    """
+    alias = listings.alias
+    for start in range(0, len(dag_runs), CHUNK):
+        chunk = dag_runs[start : start + CHUNK]
+        run_ids = {dag_run.run_id for dag_run in chunk}
+        known = {
+            (job_run.dag_id, job_run.dag_run_id): job_run
+            for job_run in JobRun.objects.filter(
+                environment=alias, dag_id__in={dag_run.dag_id for dag_run in chunk}, dag_run_id__in=run_ids
+            )
+        }
+        new = [
+            dag_run.run_id
+            for dag_run in chunk
+            if (dag_run.dag_id, dag_run.run_id) not in known and dag_run.dag_id in listings.discovering
+        ]
+        # Runs of triggers still open are recorded by the trigger path, as started here.
+        triggered = (
+            set(
+                JobTrigger.objects.open()
+                .filter(environment=alias, run_id__in=new)
+                .values_list("dag_id", "run_id")
+            )
+            if new
+            else set()
+        )
+        unchanged: list[int] = []
+        # Newest first: with a retention policy, older runs are then judged against newer ones
+        # already recorded and are simply not kept, rather than recorded, signalled and deleted.
+        for dag_run in chunk:
+            try:
+                _record_one(listings, dag_run, known, triggered, started, unchanged)
+            except AirflowClientError as exc:  # e.g. a value the database cannot hold: the others go on
+                listings.tally.error(
+                    alias, f"{alias}/{dag_run.dag_id}/{dag_run.run_id}: not recorded: {exc}", exc
+                )
+        # Read just now, as a refresh would have: one UPDATE for the chunk (never moved back).
+        JobRun.objects.filter(pk__in=unchanged).filter(
+            Q(refreshed_at__isnull=True) | Q(refreshed_at__lt=started)
+        ).update(refreshed_at=started, refresh_error="")
 
 
 def _record_one(
-    alias: str,
-    jobs: Sequence[Job],
+    listings: _Listings,
     dag_run: DagRun,
     known: Mapping[tuple[str, str], JobRun],
     triggered: set[tuple[str, str]],
     started: datetime,
-    seen: set[int],
-    tally: _Tally,
+    unchanged: list[int],
 ) -> None:
-    """Record one listed run (see _record); the pks of the JobRuns it covers go to ``seen``."""
+    """Record one listed run (see _record); the pk of the JobRun it covers goes to ``listings.seen``."""
+    alias, tally = listings.alias, listings.tally
     key = (dag_run.dag_id, dag_run.run_id)
+    dag_jobs = [job for job in listings.jobs if job.dag_id == dag_run.dag_id]
     job_run = known.get(key)
     if job_run is not None:
-        seen.add(job_run.pk)
-        # Skip when someone read it after this listing started (theirs is newer) or nothing changed.
-        read_later = job_run.refreshed_at is not None and job_run.refreshed_at > started
-        if read_later or not job_run.differs_from(dag_run):
+        listings.seen.add(job_run.pk)
+        if job_run.refreshed_at is not None and job_run.refreshed_at > started:
+            return  # someone read it after this listing started: theirs is newer
+        if not job_run.differs_from(dag_run):
+            unchanged.append(job_run.pk)
             return
         # Deleted meanwhile (retention dropped it before Airflow re-opened it): recorded anew, linked.
-        dag_jobs = [job for job in jobs if job.dag_id == dag_run.dag_id]
         _job_run, created = record_dag_run(
             alias, dag_run, records_if_new=lambda: records_for_conf(dag_jobs, dag_run.conf)
         )
         tally.add("discovered" if created else "updated")
         return
-    if key in triggered:
+    if key in triggered or dag_run.dag_id not in listings.discovering:
         return
-    dag_jobs = [job for job in jobs if job.dag_id == dag_run.dag_id]
     try:
         records = records_for_conf(dag_jobs, dag_run.conf)
     except Exception as exc:  # a user's get_objects(): the run is retried next sync
@@ -343,7 +454,7 @@ def _record_one(
         tally.add("not_kept")
         return
     job_run, created = record_dag_run(alias, dag_run, records)
-    seen.add(job_run.pk)
+    listings.seen.add(job_run.pk)
     tally.add("discovered" if created else "updated")  # not created: a concurrent sync was first
 
 
@@ -385,14 +496,9 @@ def _listed(alias: str) -> dict[str, datetime]:
     return {dag_id: when for dag_id, when in value.items() if isinstance(when, datetime)}
 
 
-def _since(listed: Mapping[str, datetime], dag_ids: Iterable[str]) -> datetime | None:
-    times = [listed.get(dag_id) for dag_id in dag_ids]
-    if not times or any(when is None for when in times):
-        return None  # a DAG never listed (new Job, lost cache): list its newest runs
-    return min(when for when in times if when is not None) - OVERLAP
-
-
-def _remember(alias: str, dag_ids: Iterable[str], started: datetime) -> None:
+def _remember(alias: str, dag_ids: Sequence[str], started: datetime) -> None:
+    if not dag_ids:
+        return
     listed = _listed(alias)  # re-read: another environment's or process's marks stay
     listed.update(dict.fromkeys(dag_ids, started))
     try:
@@ -405,20 +511,29 @@ def _remember(alias: str, dag_ids: Iterable[str], started: datetime) -> None:
 
 
 def _refresh_unfinished(alias: str, seen: set[int], tally: _Tally) -> None:
-    runs = JobRun.objects.active().filter(environment=alias).exclude(pk__in=seen).order_by("created_at", "id")
-    for job_run in runs:
-        before = (job_run.refreshed_at, _snapshot(job_run))
-        try:
-            job_run = refresh(job_run)
-        except AirflowClientError as exc:
-            tally.error(alias, f"{alias}/{job_run.dag_id}/{job_run.dag_run_id}: {exc}", exc)
-            continue
-        if job_run.refreshed_at == before[0]:
-            continue  # coalesced: another caller read it moments ago
-        tally.environments[alias].answered = True
-        tally.add("refreshed")
-        if _snapshot(job_run) != before[1]:
-            tally.add("updated")
+    """Read one by one the unfinished runs no listing covered (oldest first)."""
+    runs = JobRun.objects.active().filter(environment=alias).order_by("created_at", "id")
+    missing = [pk for pk in runs.values_list("pk", flat=True) if pk not in seen]
+    for start in range(0, len(missing), CHUNK):
+        pks = missing[start : start + CHUNK]
+        loaded = JobRun.objects.in_bulk(pks)
+        for job_run in (loaded[pk] for pk in pks if pk in loaded):
+            _refresh_one(alias, job_run, tally)
+
+
+def _refresh_one(alias: str, job_run: JobRun, tally: _Tally) -> None:
+    before = (job_run.refreshed_at, _snapshot(job_run))
+    try:
+        job_run = refresh(job_run)
+    except AirflowClientError as exc:
+        tally.error(alias, f"{alias}/{job_run.dag_id}/{job_run.dag_run_id}: {exc}", exc)
+        return
+    if job_run.refreshed_at == before[0]:
+        return  # coalesced: another caller read it moments ago (or it finished meanwhile)
+    tally.environments[alias].answered = True
+    tally.add("refreshed")
+    if _snapshot(job_run) != before[1]:
+        tally.add("updated")
 
 
 def _skip_unfinished(alias: str, tally: _Tally, *, refused: bool = False) -> None:

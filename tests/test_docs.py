@@ -103,6 +103,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "AIRFLOW_EVENTS_MAX_BYTES": -1,  # E023
         "AIRFLOW_ENABLED": "no",  # E024
         "AIRFLOW_IDLE_POLL_INTERVAL": 0,  # E025
+        "AIRFLOW_SYNC_HORIZON": 0,  # E026
     },
     {"AIRFLOW_ENABLED": False},  # W002 (the test app registers Jobs)
 ]

@@ -217,20 +217,23 @@ class ApiSession:
         retries: int | None = None,
         action: str = "",
         max_bytes: int = 0,
+        read: bool | None = None,
         **kwargs: Any,
     ) -> Answer:
         """One request, retried (see :mod:`.retries`) where that cannot do harm.
 
-        GETs are retried on connection errors, 429 and 5xx; other methods only
-        when the connection could not even be opened (Airflow never saw them).
-        A GET's last 429/5xx is raised (``action`` prefixes its message); other
-        answers are returned, whatever their status.
+        Reads (GETs, and the POSTs that only list, ``read=True``) are retried on
+        connection errors, 429 and 5xx; other requests only when the connection
+        could not even be opened (Airflow never saw them). A read's last 429/5xx
+        is raised (``action`` prefixes its message); other answers are returned,
+        whatever their status.
 
         The body is streamed and read up to ``max_bytes`` (default
         MAX_ANSWER_BYTES): a longer one comes back ``truncated``. The whole
         answer must arrive within READ_DEADLINE_TIMEOUTS x TIMEOUT.
         """
         limit = max_bytes or MAX_ANSWER_BYTES
+        is_read = method == "GET" if read is None else read
 
         @sensitive_variables("kwargs", "request")
         def attempt() -> Answer:
@@ -254,13 +257,13 @@ class ApiSession:
                 raise NotSent(f"Cannot reach Airflow ({self.alias}): {exc}") from exc
             except httpx.HTTPError as exc:
                 raise AirflowUnavailable(f"Lost the connection to Airflow ({self.alias}): {exc}") from exc
-            if method == "GET" and _retryable(answer.status_code):
+            if is_read and _retryable(answer.status_code):
                 raise error_for_status(answer.status_code, _body(answer), action=action)
             return answer
 
         return with_retries(
             attempt,
-            read=method == "GET",
+            read=is_read,
             retries=self.retries if retries is None else retries,
             pause=BACKOFF_SECONDS,
             sleep=self.sleep,
@@ -432,10 +435,14 @@ class ApiSession:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        read: bool | None = None,
     ) -> Any:
-        """Call ``/api/{version}{path}`` and return the decoded JSON answer."""
+        """Call ``/api/{version}{path}`` and return the decoded JSON answer.
+
+        ``read``: whether the request only reads (retried like a GET); None: only a GET does.
+        """
         with self._no_secrets():
-            answer = self._answer(method, path, params=params, json=json)
+            answer = self._answer(method, path, params=params, json=json, read=read)
             if answer.truncated:
                 raise BadResponse(
                     f"Airflow's answer is larger than {MAX_ANSWER_BYTES} bytes: not read further.",
@@ -463,9 +470,10 @@ class ApiSession:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         max_bytes: int = 0,
+        read: bool | None = None,
     ) -> Answer:
         url = f"{self.base_url}/api/{self.version()}{path}"
-        kwargs: dict[str, Any] = {"params": params, "max_bytes": max_bytes}
+        kwargs: dict[str, Any] = {"params": params, "max_bytes": max_bytes, "read": read}
         if json is not None:
             kwargs["json"] = json
         headers, token = self._credentials()

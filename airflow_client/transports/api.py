@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -34,7 +34,7 @@ from airflow_client.transports.base import (
     settable_state,
 )
 
-__all__ = ["API_VERSION_CHOICES", "ApiTransport", "configured_version"]
+__all__ = ["API_VERSION_CHOICES", "LISTING_CAPABILITIES", "ApiTransport", "configured_version"]
 
 #: What API_VERSION may say: "auto" asks Airflow once, "v1" is Airflow 2, "v2" Airflow 3.
 API_VERSION_CHOICES = ("auto", *payloads.API_VERSIONS)
@@ -68,8 +68,8 @@ def readable(runs: Iterable[DagRun | None]) -> Iterator[DagRun]:
     return (run for run in runs if run is not None)
 
 
-def distinct(runs: Iterable[DagRun], limit: int) -> Iterator[DagRun]:
-    """``runs`` without repeats, up to ``limit`` of them.
+def distinct(runs: Iterable[DagRun], limit: int | None) -> Iterator[DagRun]:
+    """``runs`` without repeats, up to ``limit`` of them (None: all).
 
     A run created while we page shifts the next page by one, so the last run
     of a page can come again at the top of the next one.
@@ -81,8 +81,14 @@ def distinct(runs: Iterable[DagRun], limit: int) -> Iterator[DagRun]:
             continue
         seen.add(key)
         yield run
-        if len(seen) >= limit:
+        if limit is not None and len(seen) >= limit:
             return
+
+
+#: What the REST API offers, through either carrier and on both versions: the batch
+#: listing (``POST /dags/~/dagRuns/list``, Airflow 2.0+ and 3.0+) takes several DAGs,
+#: states and an end-date bound; the GET listing takes ``updated_at_gte``.
+LISTING_CAPABILITIES = Capabilities(batch_listing=True, updated_since_filter=True, state_filters=True)
 
 
 class ApiTransport(Transport):
@@ -134,10 +140,14 @@ class ApiTransport(Transport):
         path: str,
         query: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
+        *,
+        read: bool | None = None,
     ) -> Any:
         """Airflow's decoded JSON answer to one request, or the matching AirflowError.
 
         ``path`` is below the API root (``/dags/...``, without ``/api/v1``).
+        ``read``: the request only reads, so it is retried like a GET (the batch
+        listings are POSTs); None: only a GET is.
         """
 
     def _call_prefix(self, path: str, query: Mapping[str, Any], max_bytes: int) -> tuple[Any, bool]:
@@ -156,9 +166,9 @@ class ApiTransport(Transport):
     def known_api_version(self) -> str | None:
         """The API version when configured or already learnt; never asks Airflow."""
 
-    @abc.abstractmethod
     def _capabilities_for(self, version: str) -> Capabilities:
         """What this transport can do against an Airflow of API ``version``."""
+        return LISTING_CAPABILITIES
 
     # --- the version, for callers that must not fail ---------------------------------------------
 
@@ -228,30 +238,69 @@ class ApiTransport(Transport):
         """Newest first: Airflow 3 sorts on run_after, Airflow 2 on execution_date."""
         return "-run_after" if version == "v2" else "-execution_date"
 
-    def _listing_params(self, query: RunQuery, version: str) -> dict[str, Any]:
-        """The filters of ``query`` as parameters of the GET run listing."""
+    def list_runs(self, query: RunQuery) -> Iterator[DagRun]:
+        """Runs matching ``query``, newest first (v2 by run_after, v1 by execution_date).
+
+        Without ``updated_since``: Airflow's batch listing, which filters DAGs,
+        states and end date itself, in one request per page whatever the number
+        of DAGs (its path is fixed and short, so MWAA's cap never bites). With
+        it: the GET listing, the one that has ``updated_at_gte``, of one DAG or
+        of every DAG ("~"), the other filters applied here.
+        """
+        if query.limit is not None and query.limit <= 0:
+            return
+        version = self.api_version()
+        if query.updated_since is None:
+            runs = self._batch_listed_runs(query, version)
+        else:
+            runs = self._updated_runs(query, version)
+        yield from distinct(runs, query.limit)
+
+    def _batch_listed_runs(self, query: RunQuery, version: str) -> Iterator[DagRun]:
+        """``POST /dags/~/dagRuns/list``, page after page (the filters travel as a JSON body)."""
+        filters = payloads.run_list_body(
+            query.dag_ids, query.states, query.ended_since, self._order_by(version)
+        )
+
+        def fetch(offset: int, size: int) -> tuple[list[DagRun | None], int]:
+            body = {**filters, "page_offset": offset, "page_limit": size}
+            data = self._call("POST", "/dags/~/dagRuns/list", body=body, read=True)
+            return payloads.parse_run_page(data, version, query.on_unreadable)
+
+        pages = payloads.follow_pages(
+            fetch, query.limit, self.page_size, payloads.MAX_RUN_PAGES, query.on_truncated
+        )
+        return readable(pages)
+
+    def _updated_runs(self, query: RunQuery, version: str) -> Iterator[DagRun]:
+        """The GET listing of the runs updated since ``query.updated_since``.
+
+        One DAG goes in the path; several go through "~" and are picked here, as
+        are states: a list in query parameters has no documented form through MWAA
+        (and an "updated since" window is small).
+        """
+        dag_id = query.dag_ids[0] if len(query.dag_ids) == 1 else "~"
         params: dict[str, Any] = {"order_by": self._order_by(version)}
         if query.updated_since is not None:
             params["updated_at_gte"] = payloads.query_datetime(query.updated_since)
-        return params
-
-    def _listed_runs(
-        self,
-        dag_id: str,
-        params: Mapping[str, Any],
-        limit: int | None,
-        version: str,
-        on_unreadable: Callable[[Exception], None] | None = None,
-    ) -> Iterator[DagRun]:
-        """The GET run listing of one DAG ("~": every DAG), page after page."""
+        if query.ended_since is not None:
+            params["end_date_gte"] = payloads.query_datetime(query.ended_since)
+        wanted, states = set(query.dag_ids), set(query.states)
+        picked_here = len(wanted) > 1 or bool(states)
         path = f"{dag_path(dag_id)}/dagRuns"
 
         def fetch(offset: int, size: int) -> tuple[list[DagRun | None], int]:
             data = self._call("GET", path, query={**params, "limit": size, "offset": offset})
-            return payloads.parse_run_page(data, version, on_unreadable)
+            return payloads.parse_run_page(data, version, query.on_unreadable)
 
+        limit = None if picked_here else query.limit
+        pages = payloads.follow_pages(
+            fetch, limit, self.page_size, payloads.MAX_RUN_PAGES, query.on_truncated
+        )
         try:
-            yield from readable(payloads.follow_pages(fetch, limit, self.page_size))
+            for run in readable(pages):
+                if (not wanted or run.dag_id in wanted) and (not states or run.state in states):
+                    yield run
         except NotFound:
             if dag_id == "~":
                 raise

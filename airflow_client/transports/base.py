@@ -34,6 +34,9 @@ class Capabilities:
     batch_listing: bool = False
     #: list_runs() can filter on "updated since".
     updated_since_filter: bool = False
+    #: list_runs() has Airflow filter on RunQuery.states and RunQuery.ended_since, so
+    #: sync can list the unfinished runs, and those finished lately, without the rest.
+    state_filters: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,12 +109,22 @@ class RunQuery:
 
     #: several only with Capabilities.batch_listing.
     dag_ids: Sequence[str] = ()
+    #: only runs in one of these states (Capabilities.state_filters).
+    states: Sequence[str] = ()
+    #: only runs that ended at or after this time (Capabilities.state_filters); a run
+    #: going on has no end and is left out.
+    ended_since: datetime | None = None
+    #: only runs Airflow changed at or after this time (Capabilities.updated_since_filter).
     updated_since: datetime | None = None
-    #: stop after this many runs in total (pages are followed until then).
-    limit: int = 1000
+    #: stop after this many runs in total (pages are followed until then); None: every
+    #: page, up to the transport's bound (see on_truncated).
+    limit: int | None = 1000
     #: called with a BadResponse for each listed run that cannot be read; the others are
     #: still listed. None: such a run fails the listing.
     on_unreadable: Callable[[Exception], None] | None = field(default=None, compare=False)
+    #: called once when the listing stops at the transport's bound on pages
+    #: (payloads.MAX_RUN_PAGES) before the last run Airflow announced.
+    on_truncated: Callable[[], None] | None = field(default=None, compare=False)
 
 
 def settable_state(state: str) -> str:

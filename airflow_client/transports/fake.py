@@ -143,7 +143,9 @@ class FakeAirflow:
     """The state of one fake Airflow environment, and the helpers tests use to drive it.
 
     Every method is thread-safe. ``calls`` lists what the transport was asked, as
-    ``(method, args)`` tuples, e.g. ``("get_run", ("harvest", "dj_1"))``.
+    ``(method, args)`` tuples, e.g. ``("get_run", ("harvest", "dj_1"))``; a listing
+    is one call per page, as it is one request per page to Airflow:
+    ``("list_runs", (query, offset))``.
     """
 
     def __init__(self, alias: str) -> None:
@@ -157,6 +159,8 @@ class FakeAirflow:
             self.strict = False
             self.down = False
             self.log_page_size = 100
+            #: runs per page of list_runs (each page is one call, as each is one request to Airflow).
+            self.list_page_size = 100
             self.clock: Callable[[], datetime] = _utcnow
             self.calls: list[tuple[str, tuple[Any, ...]]] = []
             self._dags: dict[str, Dag] = {}
@@ -292,6 +296,12 @@ class FakeAirflow:
         with self._lock:
             entries = sorted(self._runs.values(), key=lambda e: e.seq)
             return [e.run for e in entries if dag_id is None or e.run.dag_id == dag_id]
+
+    def remove(self, ref: RunRef) -> None:
+        """Delete a run, as Airflow's UI or its database clean-up does."""
+        with self._lock:
+            entry = self._find(ref)
+            del self._runs[(entry.run.dag_id, entry.run.run_id)]
 
     def set_state(self, ref: RunRef, state: str) -> DagRun:
         """Put a run in ``state``, filling start/end dates the way Airflow would.
@@ -487,20 +497,27 @@ class FakeAirflow:
             return self._find((dag_id, run_id)).run
 
     def _api_list_runs(self, query: RunQuery) -> list[DagRun]:
-        with self._call("list_runs", query):
-            for dag_id in query.dag_ids:
-                self._dag(dag_id)  # strict: an unknown DAG is NotFound, as Airflow 3 says
-            found = []
-            for entry in sorted(self._runs.values(), key=_newest_first, reverse=True):
-                run = entry.run
-                if query.dag_ids and run.dag_id not in query.dag_ids:
-                    continue
-                if query.updated_since is not None and entry.updated_at < query.updated_since:
-                    continue
-                found.append(run)
-                if len(found) >= query.limit:
-                    break
-            return found
+        """The runs matching ``query``, read page by page as from Airflow: each page is a call.
+
+        Newest first, ``list_page_size`` runs a page; the filters are Airflow's
+        (an unfinished run has no end date, so ``ended_since`` leaves it out).
+        """
+        matching: list[DagRun] = []
+
+        def fetch(offset: int, size: int) -> tuple[list[DagRun], int]:
+            with self._call("list_runs", query, offset):
+                if offset == 0:
+                    for dag_id in query.dag_ids:
+                        self._dag(dag_id)  # strict: an unknown DAG is NotFound, as Airflow 3 says
+                    entries = sorted(self._runs.values(), key=_newest_first, reverse=True)
+                    matching.extend(entry.run for entry in entries if _matches(entry, query))
+                return matching[offset : offset + size], len(matching)
+
+        with self._lock:  # the pages of one listing see one state
+            pages = payloads.follow_pages(
+                fetch, query.limit, self.list_page_size, payloads.MAX_RUN_PAGES, query.on_truncated
+            )
+            return list(pages)
 
     def _api_task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
         with self._call("task_instances", dag_id, run_id):
@@ -595,6 +612,17 @@ class FakeAirflow:
         return bool(cleared)
 
 
+def _matches(entry: _Run, query: RunQuery) -> bool:
+    run = entry.run
+    if query.dag_ids and run.dag_id not in query.dag_ids:
+        return False
+    if query.states and run.state not in query.states:
+        return False
+    if query.ended_since is not None and (run.end_date is None or run.end_date < query.ended_since):
+        return False
+    return query.updated_since is None or entry.updated_at >= query.updated_since
+
+
 def _newest_first(entry: _Run) -> tuple[datetime, int]:
     return (entry.run.run_after or datetime.min.replace(tzinfo=timezone.utc), entry.seq)
 
@@ -639,7 +667,7 @@ class FakeTransport(Transport):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(batch_listing=True, updated_since_filter=True)
+        return Capabilities(batch_listing=True, updated_since_filter=True, state_filters=True)
 
     def get_dag(self, dag_id: str) -> Dag:
         return self.airflow._api_get_dag(dag_id)

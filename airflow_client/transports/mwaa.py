@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core import checks
@@ -37,11 +37,8 @@ from airflow_client.exceptions import (
     NotFound,
 )
 from airflow_client.transports import payloads
-from airflow_client.transports.api import ApiTransport, configured_version, distinct, readable
+from airflow_client.transports.api import ApiTransport, configured_version
 from airflow_client.transports.base import (
-    Capabilities,
-    DagRun,
-    RunQuery,
     check_error,
     option_retries,
     option_text,
@@ -53,9 +50,6 @@ if TYPE_CHECKING:
     from mypy_boto3_mwaa import MWAAClient
 
 __all__ = ["MAX_PATH_LENGTH", "MwaaTransport"]
-
-#: Both API versions: the batch listing takes several DAGs.
-_CAPABILITIES = Capabilities(batch_listing=True, updated_since_filter=True)
 
 #: InvokeRestApi rejects a ``Path`` longer than this (botocore's MWAA model).
 MAX_PATH_LENGTH = 64
@@ -189,12 +183,13 @@ class MwaaTransport(ApiTransport):
         query: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         *,
+        read: bool | None = None,
         retries: int | None = None,
     ) -> Any:
         """Airflow's JSON answer to one request, or the matching AirflowError.
 
-        Reads are tried ``retries`` more times (default: RETRIES) while MWAA or
-        Airflow is unavailable; writes never are.
+        Reads (GETs, and POSTs with ``read=True``) are tried ``retries`` more
+        times (default: RETRIES) while MWAA or Airflow is unavailable; writes never are.
         """
         self._check_path(path)
         client = self._client()
@@ -224,7 +219,11 @@ class MwaaTransport(ApiTransport):
             return response.get("RestApiResponse")
 
         return with_retries(
-            attempt, read=method == "GET", retries=retries, pause=self.retry_delay, sleep=self.sleep
+            attempt,
+            read=method == "GET" if read is None else read,
+            retries=retries,
+            pause=self.retry_delay,
+            sleep=self.sleep,
         )
 
     def _translate(self, exc: Exception) -> AirflowError | None:
@@ -301,43 +300,7 @@ class MwaaTransport(ApiTransport):
     def known_api_version(self) -> str | None:
         return self._version
 
-    def _capabilities_for(self, version: str) -> Capabilities:
-        return _CAPABILITIES
-
-    # --- runs and task instances -----------------------------------------------------------
-
-    def list_runs(self, query: RunQuery) -> Iterator[DagRun]:
-        if query.limit <= 0:
-            return
-        version = self.api_version()
-        if query.updated_since is None:
-            yield from distinct(self._batch_listed_runs(query, version), query.limit)
-            return
-        # Only the GET listing filters on updated_at. A list of DAGs would travel as query
-        # parameters, whose encoding through MWAA is not documented: filter DAGs here
-        # instead (an "updated since" window is small).
-        dag_id = query.dag_ids[0] if len(query.dag_ids) == 1 else "~"
-        params = self._listing_params(query, version)
-        wanted = set(query.dag_ids)
-        runs = (
-            run
-            for run in self._listed_runs(dag_id, params, None, version, query.on_unreadable)
-            if not wanted or run.dag_id in wanted
-        )
-        yield from distinct(runs, query.limit)
-
-    def _batch_listed_runs(self, query: RunQuery, version: str) -> Iterator[DagRun]:
-        """The batch listing: several DAGs at once, as a list in a JSON body."""
-        filters: dict[str, Any] = {"order_by": self._order_by(version)}
-        if query.dag_ids:
-            filters["dag_ids"] = list(query.dag_ids)
-
-        def fetch(offset: int, size: int) -> tuple[list[DagRun | None], int]:
-            body = {**filters, "page_offset": offset, "page_limit": size}
-            data = self._call("POST", "/dags/~/dagRuns/list", body=body)
-            return payloads.parse_run_page(data, version, query.on_unreadable)
-
-        return readable(payloads.follow_pages(fetch, query.limit, self.page_size))
+    # --- task instances ---------------------------------------------------------------------
 
     def _task_instance_page(self, dag_id: str, run_id: str, offset: int, size: int) -> Any:
         # The batch endpoint keeps the path short whatever the ids (see max_run_id_length).

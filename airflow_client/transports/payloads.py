@@ -53,6 +53,7 @@ __all__ = [
     "parse_task_instances",
     "parse_xcom",
     "query_datetime",
+    "run_list_body",
     "run_state_body",
     "run_url",
     "scrub",
@@ -70,6 +71,10 @@ _MAX_DETAIL = 500
 #: Most pages read of one listing (items: MAX_PAGES x page size); an Airflow paging
 #: forever is stopped there.
 MAX_PAGES = 200
+#: The same bound for a run listing: sync reads every run since its horizon, so this
+#: one is higher (100,000 runs at Airflow's page size); reaching it is reported
+#: (RunQuery.on_truncated).
+MAX_RUN_PAGES = 1000
 #: Longest log continuation token kept (real ones are a few hundred characters);
 #: a longer one is a BadResponse, never a token cut short.
 MAX_TOKEN_LENGTH = 32 * 1024
@@ -358,6 +363,7 @@ def follow_pages(
     limit: int | None,
     page_size: int,
     max_pages: int = MAX_PAGES,
+    on_truncated: Callable[[], None] | None = None,
 ) -> Iterator[_Item]:
     """The items of successive pages, lazily, until ``limit`` items, an empty page or the total.
 
@@ -365,7 +371,8 @@ def follow_pages(
     reports; ``limit`` None reads every page. The total can grow while we page,
     so an empty page ends the listing too. Airflow is not trusted to page
     right: a page equal to the previous one (``offset`` ignored) ends the
-    listing, and so does the ``max_pages``-th page.
+    listing, and so does the ``max_pages``-th page (then ``on_truncated`` is
+    called, if Airflow announced more).
     """
     offset = 0
     previous: Sequence[_Item] | None = None
@@ -381,6 +388,27 @@ def follow_pages(
         if not items or offset >= total:
             return
         previous = items
+    if on_truncated is not None and (limit is None or offset < limit):
+        on_truncated()
+
+
+def run_list_body(
+    dag_ids: Sequence[str], states: Sequence[str], ended_since: datetime | None, order_by: str
+) -> dict[str, Any]:
+    """The filters of the batch run listing (``POST /dags/~/dagRuns/list``), both API versions.
+
+    Airflow 2's ``ListDagRunsForm`` and Airflow 3's ``DAGRunsBatchBody`` share
+    these keys; the page keys (``page_offset``, ``page_limit``) are added per page.
+    An empty filter means "any" to both, so it is left out.
+    """
+    body: dict[str, Any] = {"order_by": order_by}
+    if dag_ids:
+        body["dag_ids"] = list(dag_ids)
+    if states:
+        body["states"] = list(states)
+    if ended_since is not None:
+        body["end_date_gte"] = query_datetime(ended_since)
+    return body
 
 
 # --- task instances and logs -----------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The transport for Airflow's REST API: Airflow 3 (``/api/v2``) and Airflow 2 (``/api/v1``).
 
-The endpoints are those of :class:`.api.ApiTransport`, shared with MWAA;
-:mod:`._http` carries each request (credentials, retries, error mapping). Only
-the run listing and the checks of its options are this transport's own.
+The endpoints are those of :class:`.api.ApiTransport`, shared with MWAA, the
+run listings included; :mod:`._http` carries each request (credentials,
+retries, error mapping). Only the checks of its options are this transport's own.
 
 Options (one ``AIRFLOW_ENVIRONMENTS`` entry, defaults in ``conf.ENVIRONMENT_DEFAULTS``):
 ``BASE_URL`` (where this server reaches Airflow), ``UI_URL`` (what browsers are
@@ -14,19 +14,16 @@ and ``VERIFY``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.core import checks
 
 from airflow_client.transports._http import ApiSession
-from airflow_client.transports.api import ApiTransport, distinct
-from airflow_client.transports.base import Capabilities, DagRun, RunQuery, check_error, is_http_url
+from airflow_client.transports.api import ApiTransport
+from airflow_client.transports.base import check_error, is_http_url
 
 __all__ = ["RestTransport"]
-
-#: Both API versions (the GET listing takes one DAG or all: no batch_listing).
-_CAPABILITIES = Capabilities(updated_since_filter=True)
 
 
 class RestTransport(ApiTransport):
@@ -79,8 +76,10 @@ class RestTransport(ApiTransport):
         path: str,
         query: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
+        *,
+        read: bool | None = None,
     ) -> Any:
-        return self.http.request(method, path, params=query, json=body)
+        return self.http.request(method, path, params=query, json=body, read=read)
 
     def _call_prefix(self, path: str, query: Mapping[str, Any], max_bytes: int) -> tuple[Any, bool]:
         return self.http.request_prefix("GET", path, params=query, max_bytes=max_bytes)
@@ -91,23 +90,3 @@ class RestTransport(ApiTransport):
     @property
     def known_api_version(self) -> str | None:
         return self.http.known_version
-
-    def _capabilities_for(self, version: str) -> Capabilities:
-        return _CAPABILITIES
-
-    def list_runs(self, query: RunQuery) -> Iterator[DagRun]:
-        """Runs of one DAG (or of every DAG), newest first, following pages up to ``query.limit``.
-
-        The GET listing is the one with ``updated_at_gte``, and it takes one DAG
-        or all of them (``~``); hence no batch_listing. It sorts newest first (v2
-        by run_after, v1 by execution_date).
-        """
-        if len(query.dag_ids) > 1:
-            raise ValueError("The REST transport lists one DAG per query (capabilities.batch_listing).")
-        if query.limit <= 0:
-            return
-        version = self.api_version()
-        params = self._listing_params(query, version)
-        dag_id = query.dag_ids[0] if query.dag_ids else "~"
-        runs = self._listed_runs(dag_id, params, query.limit, version, query.on_unreadable)
-        yield from distinct(runs, query.limit)

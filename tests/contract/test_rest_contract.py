@@ -14,7 +14,8 @@ import pytest
 
 from airflow_client.exceptions import AirflowUnavailable, AuthenticationFailed, Conflict, NotFound
 from airflow_client.states import RunState
-from airflow_client.transports.base import Capabilities, RunQuery
+from airflow_client.transports.api import LISTING_CAPABILITIES
+from airflow_client.transports.base import RunQuery
 from tests.contract.conftest import Airflow, make_transport, new_run_id
 
 pytestmark = pytest.mark.contract
@@ -24,8 +25,8 @@ def test_api_version_auto_detects_the_major(real_airflow: Airflow) -> None:
     transport = make_transport(real_airflow.url, API_VERSION="auto")
     try:
         assert transport.http.version() == f"v{real_airflow.major - 1}"
-        # What the detected version promises: one DAG per listing, filtered on updated_at.
-        assert transport.capabilities == Capabilities(updated_since_filter=True)
+        # What the detected version promises: the batch listing (DAGs, states, end), updated_at on GET.
+        assert transport.capabilities == LISTING_CAPABILITIES
         assert transport.get_dag("contract_success").dag_id == "contract_success"
     finally:
         transport.close()

@@ -38,7 +38,7 @@ def test_run_started_outside_is_discovered_and_linked(finding_aid: Any, airflow3
     assert job_run.note == "started outside"
     assert finding_aid in job_run.records()
 
-    # Later syncs follow it from the "updated since" listing to its end.
+    # Later syncs follow it from the listings (runs going on, then ended) to its end.
     deadline = time.monotonic() + 120
     while not job_run.finished and time.monotonic() < deadline:
         time.sleep(2)

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -204,6 +205,8 @@ class FaultyAirflow:
             return 200, {"dag_id": dag_id, "is_paused": dag_id in self.paused, "is_active": True}
         if parts[2] != "dagRuns":
             return 404, {"detail": "Not Found"}
+        if parts[1:] == ["~", "dagRuns", "list"] and request.method == "POST":
+            return 200, self._batch_listing(json.loads(request.body))
         if len(parts) == 3 and request.method == "POST":
             body = json.loads(request.body)
             run_id = body["dag_run_id"]
@@ -231,6 +234,24 @@ class FaultyAirflow:
                 "continuation_token": None,
             }
         return 404, {"detail": "Not Found"}
+
+    def _batch_listing(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /dags/~/dagRuns/list``: the filters sync sends (DAGs, states, end date), one page."""
+        runs = [
+            run
+            for (dag_id, _run_id), run in self.runs.items()
+            if dag_id in body.get("dag_ids", [dag_id])
+            and run["state"] in body.get("states", [run["state"]])
+            and (
+                "end_date_gte" not in body
+                or (run["end_date"] is not None and _when(run["end_date"]) >= _when(body["end_date_gte"]))
+            )
+        ]
+        offset, limit = body.get("page_offset", 0), body.get("page_limit", 100)
+        return {
+            "dag_runs": [self._shown(run) for run in runs[offset : offset + limit]],
+            "total_entries": len(runs),
+        }
 
     def _shown(self, run: dict[str, Any]) -> dict[str, Any]:
         return {**run, **self.run_overrides}
@@ -318,6 +339,10 @@ class _quiet:
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> bool:
         return kind is not None and issubclass(kind, (OSError, ValueError))
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def run_json(dag_id: str, run_id: str, state: str = "running", **fields: Any) -> dict[str, Any]:

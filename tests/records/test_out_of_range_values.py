@@ -24,7 +24,7 @@ from airflow_client.models import JobRun, JobRunQuerySet, content_key
 from airflow_client.refreshing import refresh
 from airflow_client.transports import get_transport, payloads
 from airflow_client.transports.base import DagRun
-from tests.unit.rest_helpers import any_query, api_url, expect_token, run_json
+from tests.unit.rest_helpers import api_url, expect_token, run_json
 
 pytestmark = pytest.mark.django_db
 
@@ -88,6 +88,13 @@ def rest_job(rest_environment: None) -> Iterator[type[Job]]:
     register(RestIndex)
     yield RestIndex
     unregister(RestIndex)
+
+
+def _listing(httpx_mock: HTTPXMock, **page: Any) -> None:
+    """A sync's two batch listings: the page given (runs going on), then nothing (runs ended)."""
+    listing = api_url("v2", "/dags/~/dagRuns/list")
+    httpx_mock.add_response(method="POST", url=listing, **page)
+    httpx_mock.add_response(method="POST", url=listing, json={"dag_runs": [], "total_entries": 0})
 
 
 def _raw(value: dict[str, Any], nan_in_conf: str | None = None) -> str:
@@ -156,7 +163,7 @@ def test_one_bad_run_never_stops_a_sync(rest_job: type[Job], httpx_mock: HTTPXMo
         + ", ".join([json.dumps(bad_date), _raw(bad_conf, nan_in_conf="NaN"), json.dumps(good)])
         + '], "total_entries": 3}'
     )
-    httpx_mock.add_response(url=any_query(api_url("v2", "/dags/etl/dagRuns")), content=page.encode())
+    _listing(httpx_mock, content=page.encode())
     # Known active runs with the same ids keep their state; the good one is refreshed.
     report = sync(environment="rest")
     assert report.environments == ("rest",)
@@ -176,7 +183,7 @@ def test_known_runs_with_bad_values_keep_their_state_in_a_sync(
     good = run_json("v2", run_id="good", state="success")
     bad_date = {**run_json("v2", run_id="bad_date", state="success"), "end_date": "0001-01-01T00:00:00+01:00"}
     page = {"dag_runs": [bad_date, good], "total_entries": 2}
-    httpx_mock.add_response(url=any_query(api_url("v2", "/dags/etl/dagRuns")), json=page)
+    _listing(httpx_mock, json=page)
     # The run left unread by the listing is refreshed on its own: Airflow still sends it bad.
     httpx_mock.add_response(url=api_url("v2", "/dags/etl/dagRuns/bad_date"), json=bad_date)
     report = sync(environment="rest")
@@ -210,7 +217,7 @@ def test_a_run_that_cannot_be_stored_is_reported_by_sync(
 ) -> None:
     expect_token(httpx_mock)
     page = {"dag_runs": [run_json("v2", run_id="a"), run_json("v2", run_id="b")], "total_entries": 2}
-    httpx_mock.add_response(url=any_query(api_url("v2", "/dags/etl/dagRuns")), json=page)
+    _listing(httpx_mock, json=page)
     original = JobRun.objects.store_dag_run
 
     def store(environment: str, dag_run: DagRun, **extra: Any) -> Any:
@@ -229,7 +236,7 @@ def test_unreachable_is_not_reported_for_an_unreadable_listing(
     rest_job: type[Job], httpx_mock: HTTPXMock
 ) -> None:
     expect_token(httpx_mock)
-    httpx_mock.add_response(url=any_query(api_url("v2", "/dags/etl/dagRuns")), content=b"<html>")
+    httpx_mock.add_response(method="POST", url=api_url("v2", "/dags/~/dagRuns/list"), content=b"<html>")
     report = sync(environment="rest")
     assert report.failed_environments == ()
     assert report.errors

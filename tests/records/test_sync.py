@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -36,6 +37,16 @@ def _forget_listings() -> Iterator[None]:
     cache.clear()
 
 
+@contextlib.contextmanager
+def without_state_filters(capabilities: Capabilities | None = None) -> Iterator[None]:
+    """The fake transport as one that cannot filter listings on states (by default: no state filters)."""
+    if capabilities is None:
+        capabilities = Capabilities(batch_listing=True, updated_since_filter=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fake.FakeTransport, "capabilities", property(lambda self: capabilities))
+        yield
+
+
 @pytest.fixture
 def changes() -> Iterator[list[Change]]:
     seen: list[Change] = []
@@ -49,7 +60,12 @@ def changes() -> Iterator[list[Change]]:
 
 
 def queries(fake_airflow: fake.FakeAirflow) -> list[RunQuery]:
-    return [args[0] for name, args in fake_airflow.calls if name == "list_runs"]
+    """The listings asked of the fake (its calls are pages: each listing's first page)."""
+    return [args[0] for name, args in fake_airflow.calls if name == "list_runs" and args[1] == 0]
+
+
+#: What the two listings of a sync ask for: the runs going on, then those that ended lately.
+GOING_ON, ENDED = ("queued", "running"), ("failed", "success")
 
 
 def test_run_started_in_airflow_ui_is_recorded_and_linked(
@@ -109,8 +125,10 @@ def test_runs_of_unregistered_dags_are_ignored(finding_aid: Any, fake_airflow: f
 
     assert report.discovered == 0
     assert not JobRun.objects.exists()
-    (query,) = queries(fake_airflow)
-    assert set(query.dag_ids) == {"index_finding_aid", "publish_finding_aid", "harvest_collection"}
+    going_on, ended = queries(fake_airflow)
+    assert (tuple(going_on.states), tuple(ended.states)) == (GOING_ON, ENDED)
+    for query in (going_on, ended):
+        assert set(query.dag_ids) == {"index_finding_aid", "publish_finding_aid", "harvest_collection"}
 
 
 def test_second_sync_creates_nothing_new(
@@ -171,18 +189,25 @@ def test_runs_started_here_are_updated_too(
     assert job_run.records() == [finding_aid]
 
 
-def test_updated_since_is_used_from_the_second_sync(finding_aid: Any, fake_airflow: fake.FakeAirflow) -> None:
+def test_ended_runs_are_listed_since_the_horizon_then_since_the_last_listing(
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, settings: Any
+) -> None:
+    settings.AIRFLOW_SYNC_HORIZON = 7
     before = timezone.now()
     sync()
     after = timezone.now()
     sync()
 
-    first, second = queries(fake_airflow)
-    assert first.updated_since is None
-    assert first.limit == syncing.FULL_LIMIT * 3  # three registered DAGs
-    assert second.updated_since is not None
-    assert before - syncing.OVERLAP <= second.updated_since <= after - syncing.OVERLAP
-    assert second.limit == syncing.WINDOW_LIMIT
+    first_going_on, first_ended, going_on, ended = queries(fake_airflow)
+    # Every page of each listing; runs going on whatever their age.
+    assert {query.limit for query in queries(fake_airflow)} == {None}
+    assert first_going_on.ended_since is None
+    assert going_on.ended_since is None
+    assert first_ended.ended_since is not None
+    assert before - 7 * DAY <= first_ended.ended_since <= after - 7 * DAY
+    assert ended.ended_since is not None
+    assert before - syncing.OVERLAP <= ended.ended_since <= after - syncing.OVERLAP
+    assert {query.updated_since for query in queries(fake_airflow)} == {None}
 
 
 def test_updated_since_finds_a_run_that_changed(finding_aid: Any, fake_airflow: fake.FakeAirflow) -> None:
@@ -243,7 +268,8 @@ def test_error_on_one_run_does_not_stop_the_others(
     fake_airflow.advance(second.dag_run_id)
     fake_airflow.fail_next()
 
-    report = sync(discover=False)
+    with without_state_filters():  # so the runs are read one by one
+        report = sync(discover=False)
 
     assert report.refreshed == 1
     assert len(report.errors) == 1
@@ -264,9 +290,22 @@ def test_no_discover_only_refreshes(
 
     report = sync(discover=False)
 
-    assert (report.refreshed, report.updated, report.discovered) == (1, 1, 0)
-    assert fake_airflow.call_count("list_runs") == 0
-    assert JobRun.objects.count() == 1
+    # The run going on is updated from the listing of its DAG; the run started elsewhere is left alone.
+    assert (report.refreshed, report.updated, report.discovered) == (0, 1, 0)
+    assert fake_airflow.call_count("get_run") == 0
+    assert [tuple(query.dag_ids) for query in queries(fake_airflow)] == [("index_finding_aid",)] * 2
+    assert JobRun.objects.get().state == "running"
+
+
+def test_no_discover_and_nothing_going_on_asks_nothing(
+    finding_aid: Any, fake_airflow: fake.FakeAirflow
+) -> None:
+    fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+
+    report = sync(discover=False)
+
+    assert (report.refreshed, report.discovered, report.errors) == (0, 0, ())
+    assert fake_airflow.calls == []
 
 
 @pytest.fixture
@@ -378,24 +417,48 @@ def test_batch_failure_falls_back_to_one_listing_per_dag(
     assert [tuple(query.dag_ids) for query in queries(fake_airflow)][1:] == [
         ("harvest_collection",),
         ("index_finding_aid",),
-        ("publish_finding_aid",),
+        ("index_finding_aid",),  # its runs going on, then those that ended
+        ("publish_finding_aid",),  # unknown too
     ]
 
 
-def test_transport_without_batch_or_window_lists_each_dag_bounded(
-    finding_aid: Any, fake_airflow: fake.FakeAirflow, monkeypatch: pytest.MonkeyPatch
+def test_transport_without_filters_lists_each_dag_back_to_the_horizon(
+    finding_aid: Any, fake_airflow: fake.FakeAirflow, settings: Any
 ) -> None:
-    monkeypatch.setattr(fake.FakeTransport, "capabilities", property(lambda self: Capabilities()))
-    fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
+    settings.AIRFLOW_SYNC_HORIZON = 2
+    conf = {"finding_aid_id": finding_aid.pk}
+    fake_airflow.clock = lambda: timezone.now() - 3 * DAY
+    fake_airflow.add_run("index_finding_aid", "before_the_horizon", conf=conf, state="success")
+    fake_airflow.clock = timezone.now
+    recent = fake_airflow.add_run("index_finding_aid", conf=conf, state="success")
+    going_on = fake_airflow.add_run("index_finding_aid", conf=conf, state="running")
 
-    sync()
-    sync()
+    with without_state_filters(Capabilities()):
+        sync()
+        sync()
 
     listed = queries(fake_airflow)
     each_dag = [("harvest_collection",), ("index_finding_aid",), ("publish_finding_aid",)]
     assert [tuple(query.dag_ids) for query in listed] == each_dag * 2
-    assert {(query.updated_since, query.limit) for query in listed} == {(None, syncing.FULL_LIMIT)}
-    assert JobRun.objects.count() == 1
+    assert {(query.updated_since, query.states, query.limit) for query in listed} == {(None, (), None)}
+    assert set(JobRun.objects.values_list("dag_run_id", flat=True)) == {recent.run_id, going_on.run_id}
+
+
+def test_transport_with_updated_since_only_lists_each_dag_since_the_last_listing(
+    finding_aid: Any, fake_airflow: fake.FakeAirflow
+) -> None:
+    before = timezone.now()
+    with without_state_filters(Capabilities(updated_since_filter=True)):
+        sync()
+        sync()
+
+    listed = queries(fake_airflow)
+    assert len(listed) == 6  # each of the three DAGs, twice
+    first, second = listed[0].updated_since, listed[3].updated_since
+    assert first is not None
+    assert second is not None
+    assert first <= before - 30 * DAY + timedelta(minutes=1)  # AIRFLOW_SYNC_HORIZON's default
+    assert second >= before - syncing.OVERLAP
 
 
 def test_environment_argument(finding_aid: Any, fake_airflow: fake.FakeAirflow, settings: Any) -> None:
@@ -424,8 +487,13 @@ def test_command_prints_the_report(finding_aid: Any, fake_airflow: fake.FakeAirf
         "Refreshed 0 run(s), discovered 1, updated 0, resolved 0 trigger(s).",
         "  default: ok",
     ]
+    fake_airflow.add_run("index_finding_aid", conf={"finding_aid_id": finding_aid.pk})
     call_command("airflow_sync", "--no-discover", stdout=out)
-    assert fake_airflow.call_count("list_runs") == 1
+    assert out.getvalue().splitlines()[-2:] == [
+        "Refreshed 0 run(s), discovered 0, updated 0, resolved 0 trigger(s).",
+        "  default: ok",
+    ]
+    assert JobRun.objects.count() == 1
 
 
 @pytest.mark.postgres

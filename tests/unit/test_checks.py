@@ -87,6 +87,8 @@ def test_mwaa_without_boto3(monkeypatch: pytest.MonkeyPatch) -> None:
         ("AIRFLOW_IDLE_POLL_INTERVAL", 0, "E025"),
         ("AIRFLOW_IDLE_POLL_INTERVAL", "30", "E025"),
         ("AIRFLOW_IDLE_POLL_INTERVAL", float("nan"), "E025"),
+        ("AIRFLOW_SYNC_HORIZON", 0, "E026"),
+        ("AIRFLOW_SYNC_HORIZON", "30", "E026"),
         ("AIRFLOW_PRESERVE_JOB_TRIGGER", "yes", "E013"),
         ("AIRFLOW_EVENTS_SECRET", "short", "E014"),
         ("AIRFLOW_RUN_ID_PREFIX", "has space", "E015"),

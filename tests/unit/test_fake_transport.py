@@ -19,7 +19,7 @@ from airflow_client.exceptions import (
     Conflict,
     NotFound,
 )
-from airflow_client.transports import fake
+from airflow_client.transports import fake, payloads
 from airflow_client.transports.base import Capabilities, RunQuery
 from airflow_client.transports.fake import FakeAirflow, FakeTransport
 
@@ -324,6 +324,54 @@ def test_updated_since_sees_state_changes(
     assert [r.run_id for r in transport.list_runs(RunQuery(updated_since=since))] == ["old"]
 
 
+def test_list_runs_filters_on_states_and_end_as_airflow_does(
+    transport: FakeTransport, fake_airflow: FakeAirflow, clock: Clock
+) -> None:
+    fake_airflow.add_run("harvest", "ended_long_ago", state="success")
+    clock.tick(60)
+    since = clock.now
+    fake_airflow.add_run("harvest", "going_on", state="running")
+    fake_airflow.add_run("harvest", "queued")
+    fake_airflow.add_run("harvest", "failed_lately", state="failed")
+    fake_airflow.add_run("index", "other_dag", state="success")
+
+    def ids(**filters: Any) -> list[str]:
+        return [run.run_id for run in transport.list_runs(RunQuery(**filters))]
+
+    assert ids(dag_ids=["harvest"], states=("queued", "running")) == ["queued", "going_on"]
+    # A run going on has no end: an end filter leaves it out.
+    assert ids(ended_since=since) == ["other_dag", "failed_lately"]
+    assert ids(dag_ids=["harvest"], states=("success",), ended_since=since) == []
+    assert ids(states=("success",)) == ["other_dag", "ended_long_ago"]
+
+
+def test_list_runs_is_one_call_per_page(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
+    fake_airflow.list_page_size = 10
+    for number in range(25):
+        fake_airflow.add_run("harvest", f"r{number:02}")
+    query = RunQuery(dag_ids=["harvest"], limit=None)
+
+    runs = list(transport.list_runs(query))
+
+    assert len(runs) == 25
+    assert [args for name, args in fake_airflow.calls] == [(query, 0), (query, 10), (query, 20)]
+
+
+def test_list_runs_says_when_it_stops_at_the_page_bound(
+    transport: FakeTransport, fake_airflow: FakeAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(payloads, "MAX_RUN_PAGES", 2)
+    fake_airflow.list_page_size = 2
+    for number in range(5):
+        fake_airflow.add_run("harvest", f"r{number}")
+    truncated: list[bool] = []
+
+    runs = transport.list_runs(RunQuery(limit=None, on_truncated=lambda: truncated.append(True)))
+
+    assert [run.run_id for run in runs] == ["r4", "r3", "r2", "r1"]
+    assert truncated == [True]
+
+
 def test_list_runs_fails_at_the_call_not_on_iteration(
     transport: FakeTransport, fake_airflow: FakeAirflow
 ) -> None:
@@ -483,7 +531,9 @@ def test_links_use_ui_url_in_airflow3_shapes(transport: FakeTransport) -> None:
 
 
 def test_capabilities_are_all_on(transport: FakeTransport) -> None:
-    assert transport.capabilities == Capabilities(batch_listing=True, updated_since_filter=True)
+    assert transport.capabilities == Capabilities(
+        batch_listing=True, updated_since_filter=True, state_filters=True
+    )
 
 
 # --- threads ---------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from airflow_client.exceptions import (
     NotFound,
 )
 from airflow_client.transports import mwaa
+from airflow_client.transports.api import LISTING_CAPABILITIES
 from airflow_client.transports.base import Capabilities, RunQuery
 from airflow_client.transports.mwaa import MwaaTransport
 
@@ -233,14 +234,14 @@ def test_auto_detects_the_version_once(make: Any, stub: Stubber) -> None:
     expect(stub, "GET", "/dags/harvest/dagRuns/dj_2", v1_run("dj_2"))
     assert transport.get_run("harvest", "dj_1").logical_date is not None
     assert transport.get_run("harvest", "dj_2").run_id == "dj_2"
-    assert transport.capabilities == Capabilities(batch_listing=True, updated_since_filter=True)
+    assert transport.capabilities == LISTING_CAPABILITIES
 
 
 @pytest.mark.parametrize("version", ["2.10.3", "3.0.6"])
 def test_capabilities_once_the_version_is_known(make: Any, stub: Stubber, version: str) -> None:
     transport = make(API_VERSION="auto")
     expect(stub, "GET", "/version", {"version": version})
-    assert transport.capabilities == Capabilities(batch_listing=True, updated_since_filter=True)
+    assert transport.capabilities == LISTING_CAPABILITIES
 
 
 def test_configured_version_claims_capabilities_without_asking(make: Any, stub: Stubber) -> None:
@@ -304,6 +305,53 @@ def test_list_runs_stops_at_limit(make: Any, stub: Stubber, monkeypatch: pytest.
             body={"order_by": "-execution_date", "page_offset": offset, "page_limit": size},
         )
     assert [r.run_id for r in transport.list_runs(RunQuery(limit=3))] == ["r0", "r1", "r2"]
+
+
+@pytest.mark.parametrize(("version", "order"), [("v1", "-execution_date"), ("v2", "-run_after")])
+def test_list_runs_sends_states_and_end_in_the_body(
+    make: Any, stub: Stubber, version: str, order: str
+) -> None:
+    transport = make(API_VERSION=version)
+    run = v2_run if version == "v2" else v1_run
+    expect(
+        stub,
+        "POST",
+        "/dags/~/dagRuns/list",
+        {"dag_runs": [run("dj_1", "success")], "total_entries": 1},
+        body={
+            "order_by": order,
+            "dag_ids": ["harvest", "a_dag_id_far_longer_than_a_path_could_hold_" * 3],
+            "states": ["failed", "success"],
+            "end_date_gte": "2025-03-01T10:00:00Z",
+            "page_offset": 0,
+            "page_limit": 100,
+        },
+    )
+    query = RunQuery(
+        dag_ids=["harvest", "a_dag_id_far_longer_than_a_path_could_hold_" * 3],
+        states=("failed", "success"),
+        ended_since=datetime(2025, 3, 1, 11, 0, tzinfo=timezone(timedelta(hours=1))),
+        limit=None,
+    )
+
+    assert [r.run_id for r in transport.list_runs(query)] == ["dj_1"]
+    # The ids travel in the body: the path stays 20 characters, whatever the DAGs.
+    assert len("/dags/~/dagRuns/list") <= mwaa.MAX_PATH_LENGTH
+
+
+def test_list_runs_is_retried_as_a_read(make: Any, stub: Stubber) -> None:
+    airflow_error(stub, 503, {"detail": "busy"})
+    expect(
+        stub,
+        "POST",
+        "/dags/~/dagRuns/list",
+        {"dag_runs": [v2_run("dj_1", "running")], "total_entries": 1},
+        body={"order_by": "-run_after", "states": ["queued", "running"], "page_offset": 0, "page_limit": 100},
+    )
+
+    runs = make(RETRIES=1).list_runs(RunQuery(states=("queued", "running")))
+
+    assert [r.run_id for r in runs] == ["dj_1"]
 
 
 def test_list_runs_updated_since_uses_get_and_filters_here(
@@ -759,7 +807,7 @@ def test_links_probe_once_without_retries_then_pause(
     monkeypatch.setattr(MwaaTransport, "version_probe_pause", 0.0)  # the pause is over
     expect(stub, "GET", "/version", {"version": "2.10.3"})
     assert transport.run_url("harvest", "dj_1") == f"{UI}/dags/harvest/grid?dag_run_id=dj_1"
-    assert transport.capabilities == Capabilities(batch_listing=True, updated_since_filter=True)
+    assert transport.capabilities == LISTING_CAPABILITIES
 
 
 def test_capabilities_never_raise_while_airflow_is_down(make: Any, stub: Stubber) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pytest_httpx import HTTPXMock
 
+from airflow_client.transports import payloads
 from airflow_client.transports.base import LogLine, RunQuery
 from airflow_client.transports.rest import RestTransport
 from tests.unit.rest_helpers import api_url, make_transport, run_json
@@ -42,10 +43,147 @@ def _listing(version: str, dag: str = "~", **params: Any) -> str:
     return api_url(version, f"/dags/{dag}/dagRuns?") + "&".join(f"{k}={v}" for k, v in query.items())
 
 
-# --- list_runs ---------------------------------------------------------------------------------
+def _batch(
+    httpx_mock: HTTPXMock,
+    version: str,
+    page: dict[str, Any],
+    offset: int = 0,
+    size: int = 100,
+    **filters: Any,
+) -> None:
+    """Expect one page of the batch listing, with exactly this JSON body."""
+    httpx_mock.add_response(
+        method="POST",
+        url=api_url(version, "/dags/~/dagRuns/list"),
+        match_json={"order_by": ORDER[version], **filters, "page_offset": offset, "page_limit": size},
+        json=page,
+    )
 
 
-def test_list_filters_in_query_string_v2(httpx_mock: HTTPXMock) -> None:
+# --- list_runs: the batch listing ---------------------------------------------------------------
+
+
+def test_list_sends_dags_states_and_end_in_the_body(
+    httpx_mock: HTTPXMock, transport: RestTransport, version: str
+) -> None:
+    _batch(
+        httpx_mock,
+        version,
+        _page(version, ["a"], 1),
+        dag_ids=["etl", "harvest"],
+        states=["failed", "success"],
+        end_date_gte="2026-01-02T02:04:05Z",  # in UTC, with Z
+    )
+    query = RunQuery(
+        dag_ids=["etl", "harvest"],
+        states=("failed", "success"),
+        ended_since=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=1))),
+        limit=None,
+    )
+
+    assert [run.run_id for run in transport.list_runs(query)] == ["a"]
+    (request,) = httpx_mock.get_requests()
+    assert (request.method, request.url.path) == ("POST", f"/api/{version}/dags/~/dagRuns/list")
+
+
+def test_list_without_filters_sends_only_the_order(
+    httpx_mock: HTTPXMock, transport: RestTransport, version: str
+) -> None:
+    _batch(httpx_mock, version, _page(version, ["a"], 1))  # an empty filter means "any" to Airflow
+
+    assert [run.run_id for run in transport.list_runs(RunQuery(dag_ids=(), states=()))] == ["a"]
+
+
+def test_list_reads_a_naive_end_as_utc(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
+    _batch(httpx_mock, version, _page(version, [], 0), end_date_gte="2026-01-02T03:04:05Z")
+
+    assert list(transport.list_runs(RunQuery(ended_since=datetime(2026, 1, 2, 3, 4, 5)))) == []
+
+
+def test_list_follows_pages(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
+    first = [f"r{i:03}" for i in range(100)]
+    second = [f"r{i:03}" for i in range(100, 150)]
+    _batch(httpx_mock, version, _page(version, first, 150), states=["queued", "running"])
+    _batch(
+        httpx_mock, version, _page(version, second, 150, start=100), offset=100, states=["queued", "running"]
+    )
+
+    runs = list(transport.list_runs(RunQuery(states=("queued", "running"), limit=None)))
+
+    assert [run.run_id for run in runs] == first + second
+
+
+def test_list_without_limit_stops_at_the_page_bound_and_says_so(
+    httpx_mock: HTTPXMock, transport: RestTransport, version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(payloads, "MAX_RUN_PAGES", 2)
+    for page in range(2):
+        names = [f"r{page}_{i}" for i in range(100)]
+        _batch(httpx_mock, version, _page(version, names, 1000, start=100 * page), offset=100 * page)
+    truncated: list[bool] = []
+
+    runs = list(transport.list_runs(RunQuery(limit=None, on_truncated=lambda: truncated.append(True))))
+
+    assert len(runs) == 200
+    assert truncated == [True]
+
+
+def test_list_stops_at_the_limit(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
+    _batch(httpx_mock, version, _page(version, ["a", "b", "c"], 50), size=3)
+
+    assert [run.run_id for run in transport.list_runs(RunQuery(limit=3))] == ["a", "b", "c"]
+
+
+def test_list_with_zero_limit_asks_nothing(transport: RestTransport) -> None:
+    assert list(transport.list_runs(RunQuery(limit=0))) == []
+
+
+def test_list_stops_on_an_empty_page(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
+    # total_entries can grow while we page; an empty page still ends the listing.
+    _batch(httpx_mock, version, _page(version, [f"r{i}" for i in range(100)], 300))
+    _batch(httpx_mock, version, _page(version, [], 300), offset=100)
+
+    assert len(list(transport.list_runs(RunQuery()))) == 100
+
+
+def test_list_skips_a_run_repeated_across_pages(
+    httpx_mock: HTTPXMock, transport: RestTransport, version: str
+) -> None:
+    # A run started between two requests pushes the last run of page 1 onto page 2.
+    first = [f"r{i:03}" for i in range(100)]
+    _batch(httpx_mock, version, _page(version, first, 101))
+    _batch(httpx_mock, version, _page(version, ["r099", "r100"], 102), offset=100)
+
+    runs = [run.run_id for run in transport.list_runs(RunQuery())]
+
+    assert runs == [*first, "r100"]
+
+
+def test_list_several_dags_is_one_request(
+    httpx_mock: HTTPXMock, transport: RestTransport, version: str
+) -> None:
+    assert transport.capabilities.batch_listing is True
+    page = {"dag_runs": [run_json(version, "a1", "a"), run_json(version, "b1", "b")], "total_entries": 2}
+    _batch(httpx_mock, version, page, dag_ids=["a", "b"])
+
+    runs = list(transport.list_runs(RunQuery(dag_ids=["a", "b"])))
+
+    assert [(run.dag_id, run.run_id) for run in runs] == [("a", "a1"), ("b", "b1")]
+
+
+def test_list_is_lazy(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
+    _batch(httpx_mock, version, _page(version, [f"r{i}" for i in range(100)], 500))
+
+    runs = transport.list_runs(RunQuery())
+    assert httpx_mock.get_requests() == []
+    assert next(runs).run_id == "r0"
+    assert len(httpx_mock.get_requests()) == 1
+
+
+# --- list_runs: "updated since", the GET listing ------------------------------------------------
+
+
+def test_list_updated_since_in_query_string_v2(httpx_mock: HTTPXMock) -> None:
     transport = make_transport("v2", TOKEN="static")
     httpx_mock.add_response(
         url=api_url("v2", "/dags/etl/dagRuns"),
@@ -63,7 +201,7 @@ def test_list_filters_in_query_string_v2(httpx_mock: HTTPXMock) -> None:
     assert [run.run_id for run in transport.list_runs(query)] == ["a"]
 
 
-def test_list_filters_in_query_string_v1(httpx_mock: HTTPXMock) -> None:
+def test_list_updated_since_in_query_string_v1(httpx_mock: HTTPXMock) -> None:
     transport = make_transport("v1")
     httpx_mock.add_response(
         url=api_url("v1", "/dags/~/dagRuns"),
@@ -80,76 +218,40 @@ def test_list_filters_in_query_string_v1(httpx_mock: HTTPXMock) -> None:
     assert [run.run_id for run in transport.list_runs(query)] == ["a"]
 
 
-def test_list_follows_pages(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
-    first = [f"r{i:03}" for i in range(100)]
-    second = [f"r{i:03}" for i in range(100, 150)]
-    httpx_mock.add_response(url=_listing(version), json=_page(version, first, 150))
-    httpx_mock.add_response(url=_listing(version, offset="100"), json=_page(version, second, 150, start=100))
-
-    runs = list(transport.list_runs(RunQuery()))
-
-    assert [run.run_id for run in runs] == first + second
-
-
-def test_list_stops_at_the_limit(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
-    httpx_mock.add_response(url=_listing(version, limit="3"), json=_page(version, ["a", "b", "c"], 50))
-
-    assert [run.run_id for run in transport.list_runs(RunQuery(limit=3))] == ["a", "b", "c"]
-
-
-def test_list_with_zero_limit_asks_nothing(transport: RestTransport) -> None:
-    assert list(transport.list_runs(RunQuery(limit=0))) == []
-
-
-def test_list_stops_on_an_empty_page(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
-    # total_entries can grow while we page; an empty page still ends the listing.
-    httpx_mock.add_response(url=_listing(version), json=_page(version, [f"r{i}" for i in range(100)], 300))
-    httpx_mock.add_response(url=_listing(version, offset="100"), json=_page(version, [], 300))
-
-    assert len(list(transport.list_runs(RunQuery()))) == 100
-
-
-def test_list_skips_a_run_repeated_across_pages(
+def test_list_updated_since_of_several_dags_and_states_picks_them_here(
     httpx_mock: HTTPXMock, transport: RestTransport, version: str
 ) -> None:
-    # A run started between two requests pushes the last run of page 1 onto page 2.
-    first = [f"r{i:03}" for i in range(100)]
-    httpx_mock.add_response(url=_listing(version), json=_page(version, first, 101))
-    httpx_mock.add_response(url=_listing(version, offset="100"), json=_page(version, ["r099", "r100"], 102))
+    runs = [
+        run_json(version, "a1", "a", state="running"),
+        run_json(version, "a2", "a", state="success"),
+        run_json(version, "b1", "b", state="running"),
+        run_json(version, "c1", "c", state="running"),
+    ]
+    httpx_mock.add_response(
+        url=_listing(version, updated_at_gte="2026-01-02T03:04:05Z", end_date_gte="2026-01-01T00:00:00Z"),
+        json={"dag_runs": runs, "total_entries": 4},
+    )
+    query = RunQuery(
+        dag_ids=["a", "b"],
+        states=("running",),
+        updated_since=datetime(2026, 1, 2, 3, 4, 5),
+        ended_since=datetime(2026, 1, 1),
+    )
 
-    runs = [run.run_id for run in transport.list_runs(RunQuery())]
-
-    assert runs == [*first, "r100"]
-
-
-def test_list_one_dag(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
-    httpx_mock.add_response(url=_listing(version, "a"), json=_page(version, ["a1", "a2"], 2, "a"))
-
-    runs = list(transport.list_runs(RunQuery(dag_ids=["a"])))
-
-    assert [run.run_id for run in runs] == ["a1", "a2"]
-
-
-def test_list_several_dags_is_refused(transport: RestTransport) -> None:
-    # No batch_listing: callers list DAGs one by one (syncing does).
-    assert transport.capabilities.batch_listing is False
-    with pytest.raises(ValueError, match="one DAG per query"):
-        list(transport.list_runs(RunQuery(dag_ids=["a", "b"])))
+    assert [run.run_id for run in transport.list_runs(query)] == ["a1", "b1"]
 
 
-def test_list_unknown_dag_has_no_runs(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
-    httpx_mock.add_response(url=_listing(version, "gone"), status_code=404, json={"detail": "not found"})
+def test_list_updated_since_of_an_unknown_dag_has_no_runs(
+    httpx_mock: HTTPXMock, transport: RestTransport, version: str
+) -> None:
+    httpx_mock.add_response(
+        url=_listing(version, "gone", updated_at_gte="2026-01-02T03:04:05Z"),
+        status_code=404,
+        json={"detail": "not found"},
+    )
 
-    assert list(transport.list_runs(RunQuery(dag_ids=["gone"]))) == []
-
-
-def test_list_is_lazy(httpx_mock: HTTPXMock, transport: RestTransport, version: str) -> None:
-    httpx_mock.add_response(url=_listing(version), json=_page(version, [f"r{i}" for i in range(100)], 500))
-
-    runs = transport.list_runs(RunQuery())
-    assert httpx_mock.get_requests() == []
-    assert next(runs).run_id == "r0"
-    assert len(httpx_mock.get_requests()) == 1
+    query = RunQuery(dag_ids=["gone"], updated_since=datetime(2026, 1, 2, 3, 4, 5))
+    assert list(transport.list_runs(query)) == []
 
 
 # --- task instances ----------------------------------------------------------------------------

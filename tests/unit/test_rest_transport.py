@@ -23,6 +23,7 @@ from airflow_client.exceptions import (
 )
 from airflow_client.transports import transport_class
 from airflow_client.transports._http import _ssl_context
+from airflow_client.transports.api import LISTING_CAPABILITIES
 from airflow_client.transports.base import Capabilities
 from airflow_client.transports.rest import RestTransport
 from tests.unit.rest_helpers import (
@@ -229,7 +230,7 @@ def test_auto_detects_v1(httpx_mock: HTTPXMock) -> None:
 
     transport.get_dag("etl")
 
-    assert transport.capabilities == Capabilities(updated_since_filter=True)
+    assert transport.capabilities == LISTING_CAPABILITIES
     assert _auth_headers(httpx_mock, "/dags/")[0].startswith("Basic ")  # type: ignore[union-attr]
 
 
@@ -425,9 +426,13 @@ def test_trigger_is_one_post(httpx_mock: HTTPXMock) -> None:
 
 
 def test_capabilities_of_both_versions() -> None:
-    # One DAG per listing (no batch_listing), filtered on updated_at.
-    assert make_transport("v2").capabilities == Capabilities(updated_since_filter=True)
-    assert make_transport("v1").capabilities == Capabilities(updated_since_filter=True)
+    # The batch listing (several DAGs, states, end date) exists on both; the GET one has updated_at.
+    assert (
+        Capabilities(batch_listing=True, updated_since_filter=True, state_filters=True)
+        == LISTING_CAPABILITIES
+    )
+    assert make_transport("v2").capabilities == LISTING_CAPABILITIES
+    assert make_transport("v1").capabilities == LISTING_CAPABILITIES
 
 
 def test_capabilities_unknown_while_airflow_is_unreachable(httpx_mock: HTTPXMock) -> None:

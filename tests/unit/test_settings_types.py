@@ -72,6 +72,8 @@ def test_top_level_setting_of_any_type_is_a_check_not_a_traceback(name: str, val
     assert settings.events_max_bytes > 0
     assert isinstance(settings.run_id_prefix, str)
     assert settings.events_secret is None or isinstance(settings.events_secret, str)
+    assert isinstance(settings.sync_horizon, float)
+    assert 0 < settings.sync_horizon < float("inf")
     if value is not conf.DEFAULTS[name] and not _acceptable(name, value):
         assert _ids(messages), f"{name}={value!r} passed the checks"
 
@@ -90,6 +92,8 @@ def _acceptable(name: str, value: Any) -> bool:
         return not isinstance(value, bool) and isinstance(value, int) and value > 0
     if name == "AIRFLOW_RUN_ID_PREFIX":
         return isinstance(value, str) and value != ""
+    if name == "AIRFLOW_SYNC_HORIZON":
+        return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value < float("inf")
     return False
 
 
