@@ -3,8 +3,10 @@
 ``prefetch_job_runs(objects)`` attaches each object's current run, latest run,
 last success and newest open trigger (per environment and DAG) with four queries
 per model, however many objects there are; the helpers below (and the mixin's methods) answer from
-that cache when it is there and ask ``JobRun.objects`` otherwise, so both give
-the same answer.
+that cache when it is there and ask the database otherwise, so both give
+the same answer. Asked with a DAG and an environment (as the widget asks), they
+read one entry of JobRecord's indexes whatever the record's history (JobRecord
+says how); without them, the record's runs.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from django.db import models
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
-from airflow_client.models import JobRecord, JobRun, JobRunQuerySet, JobTrigger
+from airflow_client.models import JobRecord, JobRecordQuerySet, JobRun, JobRunQuerySet, JobTrigger
 from airflow_client.states import ACTIVE_STATES, RunState
 
 __all__ = [
@@ -72,12 +74,28 @@ def _answer(
     cached: PrefetchedRuns | None = obj.__dict__.get(CACHE_ATTR)
     if cached is not None:
         return _newest(getattr(cached, slot), dag_id, environment)
+    if dag_id is not None and environment is not None:
+        return _indexed(JobRecord.objects.of(obj, dag_id, environment), slot)
     runs: JobRunQuerySet = JobRun.objects.for_object(obj)
     if dag_id is not None:
         runs = runs.for_dag(dag_id, environment=environment)
     elif environment is not None:
         runs = runs.filter(environment=environment)
     return ask(runs)
+
+
+#: the states each cached slot is about (latest: every state)
+_SLOT_STATES: dict[str, frozenset[str]] = {"current": ACTIVE_STATES, "success": frozenset({RunState.SUCCESS})}
+
+
+def _indexed(links: JobRecordQuerySet, slot: str) -> JobRun | None:
+    """The run in ``slot`` of one (record, DAG, environment), from its links' indexes: one query."""
+    states = _SLOT_STATES.get(slot)
+    if states is None:
+        newest = links.newest_runs(latest=True)
+        return newest[0] if newest else None
+    # the run's own state decides (the link's copy only finds it)
+    return next((run for run in links.newest_runs(states=sorted(states)) if run.state in states), None)
 
 
 def current_job_run(
@@ -109,10 +127,17 @@ def prefetched_trigger(obj: models.Model, dag_id: str, environment: str) -> JobT
 
 
 def _open_triggers(content_type: ContentType, object_ids: Sequence[str]) -> Iterable[JobRecord]:
-    """The links of open triggers to these records, newest trigger first: one query."""
+    """The links of open triggers to these records, newest trigger first: one query.
+
+    ``run_state=""`` picks the records' trigger links in JobRecord's state index, so their
+    run links (the histories) are not read.
+    """
     links: Iterable[JobRecord] = (
         JobRecord.objects.filter(
-            content_type=content_type, object_id__in=object_ids, job_trigger__outcome__in=JobTrigger.OPEN
+            content_type=content_type,
+            object_id__in=object_ids,
+            run_state="",
+            job_trigger__outcome__in=JobTrigger.OPEN,
         )
         .select_related("job_trigger")
         .order_by("-job_trigger__created_at", "-job_trigger_id")
@@ -120,20 +145,26 @@ def _open_triggers(content_type: ContentType, object_ids: Sequence[str]) -> Iter
     return links
 
 
-def _ranked(content_type: ContentType, object_ids: Sequence[str], **run_filter: Any) -> Iterable[JobRecord]:
-    """The newest link per (record, environment, DAG) among runs matching ``run_filter``: one query."""
+def _ranked(content_type: ContentType, object_ids: Sequence[str], **link_filter: Any) -> Iterable[JobRecord]:
+    """The newest link per (record, environment, DAG) among links matching ``link_filter``: one query.
+
+    It ranks on the links' copies of the runs' dates and states, in the order of JobRecord's indexes.
+    """
     newest_first = Window(
         RowNumber(),
-        partition_by=[F("object_id"), F("job_run__environment"), F("dag_id")],
-        order_by=[F("job_run__created_at").desc(), F("job_run_id").desc()],
+        partition_by=[F("object_id"), F("dag_id"), F("environment")],  # in the order of the index
+        order_by=[F("run_created_at").desc(), F("job_run_id").desc()],
     )
     links: Iterable[JobRecord] = (
         JobRecord.objects.filter(
-            content_type=content_type, object_id__in=object_ids, job_run__isnull=False, **run_filter
+            content_type=content_type,
+            object_id__in=object_ids,
+            run_created_at__isnull=False,
+            **link_filter,
         )
         .annotate(rank=newest_first)
         .filter(rank=1)
-        .select_related("job_run")
+        .select_related("job_run__started_by")
     )
     return links
 
@@ -151,13 +182,13 @@ def prefetch_job_runs(objects: Iterable[M]) -> list[M]:
         object_ids = list(members)
         queries: dict[str, dict[str, Any]] = {
             "latest": {},
-            "success": {"job_run__state": RunState.SUCCESS},
-            "current": {"job_run__state__in": ACTIVE_STATES},
+            "success": {"run_state": RunState.SUCCESS},
+            "current": {"run_state__in": ACTIVE_STATES},
         }
         for slot, run_filter in queries.items():
             for link in _ranked(content_type, object_ids, **run_filter):
                 assert link.job_run is not None
-                key = (link.job_run.environment, link.dag_id)
+                key = (link.environment, link.dag_id)
                 for obj in members[link.object_id]:
                     getattr(obj.__dict__[CACHE_ATTR], slot)[key] = link.job_run
         for link in _open_triggers(content_type, object_ids):

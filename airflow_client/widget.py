@@ -30,7 +30,8 @@ from airflow_client.conf import get_settings
 from airflow_client.display import airflow_url, htmx_seconds, log_page_url
 from airflow_client.exceptions import AirflowClientError
 from airflow_client.mixins import current_job_run, is_prefetched, last_job_success, latest_job_run
-from airflow_client.models import JobRun, JobRunQuerySet, JobTrigger
+from airflow_client.models import JobRecord, JobRun, JobTrigger
+from airflow_client.states import ACTIVE_STATES
 
 if TYPE_CHECKING:
     from airflow_client.jobs import Job
@@ -281,12 +282,17 @@ def confirm_question(job: Job) -> str:
 
 def current_run(job: Job, obj: models.Model) -> JobRun | None:
     """The run the widget is about: the one going on now, else the newest (answered from
-    prefetch_job_runs when the record went through it)."""
+    prefetch_job_runs when the record went through it).
+
+    Otherwise one query that reads three entries of JobRecord's indexes (the newest queued,
+    running and any run), so it costs the same for a record with 10 runs or 100,000.
+    """
     if is_prefetched(obj):
         where = {"environment": job.environment}
         return current_job_run(obj, job.dag_id, **where) or latest_job_run(obj, job.dag_id, **where)
-    runs: JobRunQuerySet = JobRun.objects.for_object(obj)
-    return runs.for_job(job).current_or_newest()
+    links = JobRecord.objects.of(obj, job.dag_id, job.environment)
+    newest = links.newest_runs(states=sorted(ACTIVE_STATES), latest=True)
+    return next((run for run in newest if not run.finished), newest[0] if newest else None)
 
 
 def last_success(job: Job, obj: models.Model) -> JobRun | None:
