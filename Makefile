@@ -6,7 +6,7 @@ DJANGO ?= Django>=6.1,<6.2
 VENV ?= .venv
 UV := scripts/uv.sh
 
-.PHONY: venv test test-fast lint matrix demo benchmark clean
+.PHONY: venv test test-fast lint matrix demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "Installing the package, Django and the test tools into $(VENV) (1-2 min on first use)"
@@ -25,8 +25,8 @@ test-fast: venv
 	$(VENV)/bin/pytest -m "not contract and not browser and not postgres" -q
 
 lint: venv
-	$(VENV)/bin/ruff check airflow_client tests scripts demo manage.py
-	$(VENV)/bin/ruff format --check airflow_client tests scripts demo manage.py
+	$(VENV)/bin/ruff check airflow_client tests scripts demo manage.py benchmarks
+	$(VENV)/bin/ruff format --check airflow_client tests scripts demo manage.py benchmarks
 	git ls-files -z '*.html' | xargs -0 $(VENV)/bin/djade --check --target-version 5.2
 	$(VENV)/bin/mypy
 
@@ -41,6 +41,14 @@ matrix: venv
 AIRFLOW ?= 3
 demo: venv
 	@AIRFLOW=$(AIRFLOW) VENV=$(VENV) scripts/demo.sh
+
+## The benchmarks on SQLite and PostgreSQL (started if none is running): a table, and docs/benchmarks.md.
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	VIRTUAL_ENV=$(VENV) $(UV) pip install -q --group bench
+	touch $@
+
+bench: venv $(VENV)/.bench-installed
+	$(VENV)/bin/python -m benchmarks.run --db all
 
 clean:
 	rm -rf $(VENV) .nox .pytest_cache .mypy_cache .ruff_cache

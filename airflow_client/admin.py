@@ -32,7 +32,7 @@ from airflow_client import controls, refreshing, triggering
 from airflow_client.display import airflow_url, format_duration
 from airflow_client.exceptions import AirflowClientError, AlreadyRunning
 from airflow_client.jobs import Job, get_job, jobs_for_dag
-from airflow_client.models import JobEvent, JobRecord, JobRun, JobTrigger, record_prefetches
+from airflow_client.models import JobEvent, JobRecord, JobRun, JobTaskResult, JobTrigger, record_prefetches
 from airflow_client.states import RunState
 
 #: Most unfinished runs of a record its admin page re-reads from Airflow.
@@ -51,12 +51,14 @@ if TYPE_CHECKING:  # the admin classes are generic only in django-stubs
     RunAdminBase = admin.ModelAdmin[JobRun]
     EventAdminBase = admin.ModelAdmin[JobEvent]
     EventInlineBase = admin.TabularInline[JobEvent, JobRun]
+    TaskResultInlineBase = admin.StackedInline[JobTaskResult, JobRun]
     TriggerAdminBase = admin.ModelAdmin[JobTrigger]
     InlineBase = GenericTabularInline
     AdminAction = Callable[[admin.ModelAdmin[Any], HttpRequest, QuerySet[Any]], None]
 else:
     RunAdminBase = TriggerAdminBase = EventAdminBase = admin.ModelAdmin
     EventInlineBase = admin.TabularInline
+    TaskResultInlineBase = admin.StackedInline
     InlineBase = GenericTabularInline
 
 
@@ -120,6 +122,28 @@ class JobEventInline(EventInlineBase):
     extra = 0
     can_delete = False
     show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class JobTaskResultInline(TaskResultInlineBase):
+    """What a Django task's run returned or raised (airflow_client.tasks; read-only)."""
+
+    model = JobTaskResult
+    fields = (
+        "status",
+        "return_value",
+        "exception_class_path",
+        "traceback",
+        "attempts",
+        "worker",
+        "last_attempted_at",
+    )
+    readonly_fields = fields
+    extra = 0
+    max_num = 1
+    can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -195,7 +219,7 @@ class JobRunAdmin(RunAdminBase):
             {"fields": ("started_here", "started_by", "job_trigger", "refreshed_at", "refresh_error")},
         ),
     )
-    inlines = (JobEventInline,)
+    inlines = (JobTaskResultInline, JobEventInline)
     actions = ("rerun_runs", "rerun_failed_tasks", "mark_succeeded", "mark_failed", "cancel_runs")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[JobRun]:

@@ -51,6 +51,16 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
                 "Use a positive number of seconds (default 5).",
             )
         )
+    idle = raw("AIRFLOW_IDLE_POLL_INTERVAL")
+    if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not math.isfinite(idle) or idle <= 0:
+        errors.append(
+            _error(
+                25,
+                f"AIRFLOW_IDLE_POLL_INTERVAL must be a number of seconds > 0, not {idle!r}.",
+                "It is how often a page whose widgets are all idle looks for runs started elsewhere "
+                f"(default {DEFAULTS['AIRFLOW_IDLE_POLL_INTERVAL']}).",
+            )
+        )
     enabled = raw("AIRFLOW_ENABLED")
     if not isinstance(enabled, bool):
         errors.append(

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "AIRFLOW_PRESERVE_JOB_TRIGGER": False,
     "AIRFLOW_REFRESH_INTERVAL": 5,
     "AIRFLOW_POLL_INTERVAL": 5,
+    "AIRFLOW_IDLE_POLL_INTERVAL": 30,
     "AIRFLOW_EVENTS_SECRET": None,
     "AIRFLOW_RUN_ID_PREFIX": "dj",
     "AIRFLOW_MAX_CONF_BYTES": 64 * 1024,
@@ -69,6 +70,8 @@ class Settings:
     events_max_bytes: int = DEFAULTS["AIRFLOW_EVENTS_MAX_BYTES"]
     #: False: nothing is sent to Airflow (AIRFLOW_ENABLED).
     enabled: bool = True
+    #: how often a page whose widgets are all idle looks for runs started elsewhere
+    idle_poll_interval: float = DEFAULTS["AIRFLOW_IDLE_POLL_INTERVAL"]
 
 
 def raw(name: str) -> Any:
@@ -98,7 +101,7 @@ def get_settings() -> Settings:
     """The settings, each of the wrong type replaced by its default.
 
     Checks run after apps load, and a view must not fail because of a setting
-    the checks report (E011-E016): here a wrong value falls back to its default.
+    the checks report (E011-E016, E025): here a wrong value falls back to its default.
     """
     envs = raw("AIRFLOW_ENVIRONMENTS")
     if not isinstance(envs, Mapping):
@@ -115,6 +118,7 @@ def get_settings() -> Settings:
         else DEFAULTS["AIRFLOW_PRESERVE_JOB_TRIGGER"],
         refresh_interval=_seconds("AIRFLOW_REFRESH_INTERVAL"),
         poll_interval=_seconds("AIRFLOW_POLL_INTERVAL", positive=True),
+        idle_poll_interval=_seconds("AIRFLOW_IDLE_POLL_INTERVAL", positive=True),
         # A secret of the wrong type turns the events endpoint off (E014) rather than on.
         events_secret=secret if isinstance(secret, str) and len(secret) >= 16 else None,
         run_id_prefix=prefix if isinstance(prefix, str) and prefix else DEFAULTS["AIRFLOW_RUN_ID_PREFIX"],

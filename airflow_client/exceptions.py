@@ -102,3 +102,12 @@ class AlreadyRunning(AirflowClientError):
     def __init__(self, message: str, *, job_run: JobRun):
         super().__init__(message)
         self.job_run = job_run
+
+
+class TaskRunFailed(AirflowClientError):
+    """A Django task's run on Airflow failed without an exception from the task itself.
+
+    The class a task result's error names when the try was killed (a timeout, a
+    lost worker), the site's python could not run the task, the run was marked
+    failed in Airflow, or Airflow never received it; its traceback says which.
+    """

@@ -6,7 +6,9 @@ per model, however many objects there are; the helpers below (and the mixin's me
 that cache when it is there and ask the database otherwise, so both give
 the same answer. Asked with a DAG and an environment (as the widget asks), they
 read one entry of JobRecord's indexes whatever the record's history (JobRecord
-says how); without them, the record's runs.
+says how); without them, the record's runs. ``prefetch_shown_runs(objects)``
+fetches only what a widget shows (two or three queries per model): the page poll
+re-renders widgets with it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import F, Window
+from django.db.models import Case, F, OrderBy, Value, When, Window
 from django.db.models.functions import RowNumber
 
 from airflow_client.models import JobRecord, JobRecordQuerySet, JobRun, JobRunQuerySet, JobTrigger
@@ -30,12 +32,17 @@ __all__ = [
     "last_job_success",
     "latest_job_run",
     "prefetch_job_runs",
+    "prefetch_shown_runs",
 ]
 
 CACHE_ATTR = "_airflow_job_runs"
 M = TypeVar("M", bound=models.Model)
 #: (environment, dag_id)
 _Key = tuple[str, str]
+
+
+#: What prefetch_job_runs fetches.
+ALL_SLOTS = frozenset({"current", "latest", "success", "triggers"})
 
 
 @dataclass
@@ -47,6 +54,10 @@ class PrefetchedRuns:
     success: dict[_Key, JobRun] = field(default_factory=dict)
     #: the newest open trigger (pending or unknown: no run yet), for triggering.pending_trigger
     triggers: dict[_Key, JobTrigger] = field(default_factory=dict)
+    #: the current run, else the latest: what a widget shows (prefetch_shown_runs)
+    shown: dict[_Key, JobRun] = field(default_factory=dict)
+    #: the slots filled; a helper asked about another one queries the database as without a prefetch
+    fetched: frozenset[str] = ALL_SLOTS
 
 
 def _newest(runs: dict[_Key, JobRun], dag_id: str | None, environment: str | None) -> JobRun | None:
@@ -58,9 +69,11 @@ def _newest(runs: dict[_Key, JobRun], dag_id: str | None, environment: str | Non
     return max(matching, key=lambda run: (run.created_at, run.pk), default=None)
 
 
-def is_prefetched(obj: models.Model) -> bool:
-    """Whether ``obj`` went through prefetch_job_runs (its helpers then make no query)."""
-    return CACHE_ATTR in obj.__dict__
+def is_prefetched(obj: models.Model, slot: str | None = None) -> bool:
+    """Whether ``obj`` went through prefetch_job_runs (its helpers then make no query), or
+    with ``slot``, whether that slot was fetched (prefetch_shown_runs fetches some only)."""
+    cached: PrefetchedRuns | None = obj.__dict__.get(CACHE_ATTR)
+    return cached is not None and (slot is None or slot in cached.fetched)
 
 
 def _answer(
@@ -72,7 +85,7 @@ def _answer(
 ) -> JobRun | None:
     """The prefetched run in ``slot`` when ``obj`` went through prefetch_job_runs, else ``ask``'s answer."""
     cached: PrefetchedRuns | None = obj.__dict__.get(CACHE_ATTR)
-    if cached is not None:
+    if cached is not None and slot in cached.fetched:
         return _newest(getattr(cached, slot), dag_id, environment)
     if dag_id is not None and environment is not None:
         return _indexed(JobRecord.objects.of(obj, dag_id, environment), slot)
@@ -121,9 +134,16 @@ def last_job_success(
 
 def prefetched_trigger(obj: models.Model, dag_id: str, environment: str) -> JobTrigger | None:
     """The newest open trigger of ``dag_id`` in ``environment`` as prefetch_job_runs found it
-    (call only when is_prefetched(obj))."""
+    (call only when is_prefetched(obj, "triggers"))."""
     cached: PrefetchedRuns = obj.__dict__[CACHE_ATTR]
     return cached.triggers.get((environment, dag_id))
+
+
+def prefetched_shown(obj: models.Model, dag_id: str, environment: str) -> JobRun | None:
+    """The run prefetch_shown_runs found for a widget of ``dag_id`` in ``environment``
+    (call only when is_prefetched(obj, "shown"))."""
+    cached: PrefetchedRuns = obj.__dict__[CACHE_ATTR]
+    return cached.shown.get((environment, dag_id))
 
 
 def _open_triggers(content_type: ContentType, object_ids: Sequence[str]) -> Iterable[JobRecord]:
@@ -145,15 +165,22 @@ def _open_triggers(content_type: ContentType, object_ids: Sequence[str]) -> Iter
     return links
 
 
-def _ranked(content_type: ContentType, object_ids: Sequence[str], **link_filter: Any) -> Iterable[JobRecord]:
-    """The newest link per (record, environment, DAG) among links matching ``link_filter``: one query.
+def _ranked(
+    content_type: ContentType, object_ids: Sequence[str], *, active_first: bool = False, **link_filter: Any
+) -> Iterable[JobRecord]:
+    """The newest link per (record, environment, DAG) among links matching ``link_filter``
+    (with ``active_first``, the newest active one when there is one): one query.
 
     It ranks on the links' copies of the runs' dates and states, in the order of JobRecord's indexes.
     """
+    order: list[OrderBy] = [F("run_created_at").desc(), F("job_run_id").desc()]
+    if active_first:
+        going_on = Case(When(run_state__in=ACTIVE_STATES, then=Value(0)), default=Value(1))
+        order.insert(0, going_on.asc())
     newest_first = Window(
         RowNumber(),
         partition_by=[F("object_id"), F("dag_id"), F("environment")],  # in the order of the index
-        order_by=[F("run_created_at").desc(), F("job_run_id").desc()],
+        order_by=order,
     )
     links: Iterable[JobRecord] = (
         JobRecord.objects.filter(
@@ -164,33 +191,54 @@ def _ranked(content_type: ContentType, object_ids: Sequence[str], **link_filter:
         )
         .annotate(rank=newest_first)
         .filter(rank=1)
+        # the widget names who started the run: no query per run for it
         .select_related("job_run__started_by")
     )
     return links
 
 
+#: Each run slot: the filter of its runs, and whether an active run goes first.
+_RUN_SLOTS: dict[str, tuple[dict[str, Any], bool]] = {
+    "latest": ({}, False),
+    "success": ({"run_state": RunState.SUCCESS}, False),
+    "current": ({"run_state__in": ACTIVE_STATES}, False),
+    "shown": ({}, True),
+}
+
+
 def prefetch_job_runs(objects: Iterable[M]) -> list[M]:
     """Attach current / latest / last-success runs and open triggers to each object (4 queries per model)."""
+    return _prefetch(objects, ALL_SLOTS)
+
+
+def prefetch_shown_runs(objects: Iterable[M], *, shown: bool = True, last_success: bool = False) -> list[M]:
+    """Attach what a widget shows to each object: its current-or-newest run and open trigger
+    (2 queries per model; ``shown=False`` skips them), and with ``last_success`` the newest success
+    (one more query)."""
+    slots = {"shown", "triggers"} if shown else set()
+    return _prefetch(objects, frozenset(slots | ({"success"} if last_success else set())))
+
+
+def _prefetch(objects: Iterable[M], slots: frozenset[str]) -> list[M]:
     objects = list(objects)
     by_type: dict[ContentType, dict[str, list[M]]] = defaultdict(lambda: defaultdict(list))
     for obj in objects:
         if obj.pk is None:
             continue
-        obj.__dict__[CACHE_ATTR] = PrefetchedRuns()
+        obj.__dict__[CACHE_ATTR] = PrefetchedRuns(fetched=slots)
         by_type[ContentType.objects.get_for_model(obj)][str(obj.pk)].append(obj)
     for content_type, members in by_type.items():
         object_ids = list(members)
-        queries: dict[str, dict[str, Any]] = {
-            "latest": {},
-            "success": {"run_state": RunState.SUCCESS},
-            "current": {"run_state__in": ACTIVE_STATES},
-        }
-        for slot, run_filter in queries.items():
-            for link in _ranked(content_type, object_ids, **run_filter):
+        for slot, (run_filter, active_first) in _RUN_SLOTS.items():
+            if slot not in slots:
+                continue
+            for link in _ranked(content_type, object_ids, active_first=active_first, **run_filter):
                 assert link.job_run is not None
                 key = (link.environment, link.dag_id)
                 for obj in members[link.object_id]:
                     getattr(obj.__dict__[CACHE_ATTR], slot)[key] = link.job_run
+        if "triggers" not in slots:
+            continue
         for link in _open_triggers(content_type, object_ids):
             assert link.job_trigger is not None
             key = (link.job_trigger.environment, link.job_trigger.dag_id)

@@ -724,6 +724,41 @@ class JobAction(models.Model):
         return f"{self.user_label or '?'} {self.get_action_display()} ({self.created_at:%Y-%m-%d %H:%M})"
 
 
+class JobTaskResult(models.Model):
+    """What a Django task run on Airflow returned or raised (airflow_client.tasks).
+
+    Read once from the run's XCom when the run finished; deleted with its run, and
+    when the run is queued again (a re-run). Its creation is what announces the
+    task finished: the primary key lets exactly one caller create it.
+    """
+
+    job_run = models.OneToOneField(
+        JobRun,
+        verbose_name=_("job run"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="task_result",
+    )
+    #: Django's TaskResultStatus: SUCCESSFUL or FAILED.
+    status = models.CharField(_("status"), max_length=10)
+    return_value = models.JSONField(_("return value"), null=True, blank=True)
+    exception_class_path = models.CharField(_("exception class"), max_length=250, blank=True)
+    traceback = models.TextField(_("traceback"), blank=True)
+    #: Airflow's try number of the last try.
+    attempts = models.PositiveIntegerField(_("attempts"), default=1)
+    #: the host that ran the last try.
+    worker = models.CharField(_("worker"), max_length=255, blank=True)
+    last_attempted_at = models.DateTimeField(_("last attempted"), null=True, blank=True)
+    created_at = models.DateTimeField(_("read"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("task result")
+        verbose_name_plural = _("task results")
+
+    def __str__(self) -> str:
+        return f"{self.job_run_id}: {self.status}"
+
+
 class JobRecordQuerySet(models.QuerySet["JobRecord"]):
     def of(self, obj: models.Model, dag_id: str, environment: str) -> JobRecordQuerySet:
         """The links of ``obj`` in ``dag_id`` and ``environment`` (a Job's DAG in its Airflow)."""

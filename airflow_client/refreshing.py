@@ -36,6 +36,7 @@ __all__ = [
     "run_url",
     "task_instances",
     "task_log",
+    "xcom",
 ]
 
 
@@ -90,13 +91,15 @@ def _read_progress(job_run: JobRun, dag_run: DagRun) -> None:
     job_run.store_progress(progress.from_task_instances(found))
 
 
-def refresh_shown(runs: Iterable[JobRun]) -> None:
+def refresh_shown(runs: Iterable[JobRun], *, started: float | None = None) -> None:
     """Re-read, in place, the unfinished runs a page is about to show (each coalesced by refresh()).
 
     A page must not wait on Airflow for long: once the environment's TIMEOUT has
-    passed, the remaining runs are shown as last read. Errors are kept on the runs.
+    passed (since ``started``, a ``time.monotonic()`` reading, for a page that
+    re-reads its runs in several batches), the remaining runs are shown as last
+    read. Errors are kept on the runs.
     """
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     for job_run in runs:
         if job_run.finished:
             continue
@@ -180,6 +183,11 @@ def raise_unavailable(record: JobRun | JobTrigger, exc: AirflowError) -> NoRetur
 
 def task_instances(job_run: JobRun) -> list[TaskInstance]:
     return get_transport(job_run.environment).task_instances(job_run.dag_id, job_run.dag_run_id)
+
+
+def xcom(job_run: JobRun, task_id: str, key: str) -> Any:
+    """What task ``task_id`` of the run pushed to XCom under ``key`` (NotFound: nothing)."""
+    return get_transport(job_run.environment).xcom(job_run.dag_id, job_run.dag_run_id, task_id, key)
 
 
 def task_log(

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
 # pending_limit() is also sync's, imported by name: a helper, not this module's API.
-__all__ = ["pending_trigger", "resolve_trigger", "trigger", "trigger_on_commit"]
+__all__ = ["pending_trigger", "resolve_trigger", "start_run", "trigger", "trigger_on_commit"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +143,42 @@ def trigger(
     else:
         job_trigger = _claim(job, obj, request, pending_limit(transport.options))
     return _send(job_trigger)
+
+
+def start_run(
+    environment: str,
+    dag_id: str,
+    conf: Mapping[str, Any],
+    *,
+    note: str = "",
+    run_after: datetime | None = None,
+) -> JobRun:
+    """Start a run of ``dag_id`` that belongs to no record (Django's tasks); the new JobRun.
+
+    The same path as trigger(): the request is saved first, a paused or missing DAG is
+    refused, and an unanswered POST leaves the trigger ``unknown`` for resolve_trigger().
+    ``run_after``: not before then (the transport must support it: ``defers_runs``).
+    Raises InvalidConf, TriggerFailed or AirflowDisabled as trigger() does.
+    """
+    if not get_settings().enabled:
+        raise AirflowDisabled(
+            "Airflow is turned off on this site (AIRFLOW_ENABLED = False): nothing was started."
+        )
+    transport = get_transport(environment)
+    if run_after is not None and not transport.defers_runs:
+        raise ConfigurationError(f"The transport of environment {environment!r} cannot start a run later.")
+    prefix = get_settings().run_id_prefix
+    # 64 random bits (fewer only where a transport caps run ids, as MWAA does).
+    room = max(6, min(16, transport.max_run_id_length - len(prefix) - 1))
+    request = {
+        "environment": environment,
+        "dag_id": dag_id,
+        "run_id": _check_run_id(f"{prefix}_{secrets.token_hex(8)[:room]}", transport.max_run_id_length),
+        "conf": validate_conf(conf),
+        "note": note,
+    }
+    job_trigger: JobTrigger = JobTrigger.objects.create(**request)
+    return _send(job_trigger, run_after=run_after)
 
 
 def trigger_on_commit(
@@ -254,7 +290,7 @@ def _already_running_message(job_run: JobRun) -> str:
 # --- sending -------------------------------------------------------------------------------------
 
 
-def _send(job_trigger: JobTrigger) -> JobRun:
+def _send(job_trigger: JobTrigger, *, run_after: datetime | None = None) -> JobRun:
     """Ask Airflow to start the saved trigger's run; record the answer, whatever it is.
 
     Only the POST itself can leave the outcome unknown: everything before it
@@ -280,7 +316,13 @@ def _send(job_trigger: JobTrigger) -> JobRun:
             "and the record was released; start the run again.",
             job_trigger=job_trigger,
         )
-    args = {"run_id": job_trigger.run_id, "conf": job_trigger.conf, "note": job_trigger.note or None}
+    args: dict[str, Any] = {
+        "run_id": job_trigger.run_id,
+        "conf": job_trigger.conf,
+        "note": job_trigger.note or None,
+    }
+    if run_after is not None:
+        args["run_after"] = run_after
     try:
         dag_run = transport.trigger(job_trigger.dag_id, **args)
         status_code = 200
@@ -384,7 +426,7 @@ def pending_trigger(job: Job, obj: models.Model) -> JobTrigger | None:
 
     One query, none when ``obj`` went through prefetch_job_runs. resolve_trigger() settles it.
     """
-    if is_prefetched(obj):
+    if is_prefetched(obj, "triggers"):
         return prefetched_trigger(obj, job.dag_id, job.environment)
     content_type, object_id = content_key(obj)
     # From the open triggers (few) to their links, not from the record's links (its whole history).

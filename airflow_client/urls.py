@@ -34,6 +34,7 @@ urlpatterns = [
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("runs/<int:pk>/<slug:action>/", views.run_control, name="run_control"),
     path("runs/<int:pk>/logs/<airflow_task_id:task_id>/<int:try_number>/", views.run_log, name="run_log"),
+    path("widget/poll/", views.page_poll, name="page_poll"),
     # The record's key comes last and may hold slashes (text primary keys).
     path("widget/<str:model>/<str:dag_id>/<path:object_id>/status/", views.status, name="status"),
     path("widget/<str:model>/<str:dag_id>/<path:object_id>/trigger/", views.trigger, name="trigger"),

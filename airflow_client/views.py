@@ -29,6 +29,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -41,7 +42,7 @@ from django_htmx.http import (
 )
 from django_tables2 import SingleTableMixin
 
-from airflow_client import controls, refreshing, triggering
+from airflow_client import controls, pagepoll, refreshing, triggering
 from airflow_client.charts import history_chart
 from airflow_client.conf import get_settings
 from airflow_client.display import airflow_url, log_page_url
@@ -142,6 +143,29 @@ def status(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Htt
 
 
 @_guarded
+@require_GET
+def page_poll(request: HttpRequest) -> HttpResponseBase:
+    """The page's one poll: the widgets that changed, swapped out of band, or 204 when none did.
+
+    The poller comes back too when the page's cadence changes (a run started or
+    the last one ended) or something new turned up (its cursor moves on).
+    """
+    if not get_settings().enabled:
+        return HttpResponseStopPolling("")  # Airflow turned off: pages show what is recorded
+    now = timezone.now()
+    page = pagepoll.read(request, now)
+    outcomes = pagepoll.look(page.widgets, page.since)
+    changed = [outcome for outcome in outcomes if outcome.changed]
+    mode = pagepoll.mode_of(outcomes)
+    if not changed and mode == page.mode and not pagepoll.moved_on(outcomes):
+        return HttpResponse(status=204)
+    parts = [pagepoll.render_outcome(request, outcome, page.next_url) for outcome in changed]
+    since = now - pagepoll.MARGIN
+    parts.append(pagepoll.render_poller(request, mode=mode, since=since, next_url=page.next_url, oob=True))
+    return HttpResponse("".join(parts))
+
+
+@_guarded
 @require_POST
 def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> HttpResponseBase:
     """Start the Job for the record; htmx gets the widget back, a plain form a redirect."""
@@ -169,9 +193,12 @@ def trigger(request: HttpRequest, model: str, dag_id: str, object_id: str) -> Ht
             run, starting = look_up(job, obj)
         widget = Widget.from_request(request, job, obj, run=run, starting=starting)
         response = HttpResponse(widget.render(request, notice=notice))
-        # Other widgets of this record and Job on the page (e.g. a compact one) look again.
-        # Sent on receipt, while the form is still in the page for the event to bubble up.
-        return trigger_client_event(response, widget.changed_event)
+        # The record's event, for the site's own listeners: sent on receipt, while the form
+        # is still in the page for the event to bubble up.
+        trigger_client_event(response, widget.changed_event)
+        # Once this widget has settled, the page's poller looks now: the other widgets of this
+        # record and Job (e.g. a compact one) follow, and the poller takes the active cadence.
+        return trigger_client_event(response, pagepoll.POLL_EVENT, after="settle")
     messages.add_message(request, level, text, fail_silently=True)
     if next_url:
         return HttpResponseRedirect(next_url)

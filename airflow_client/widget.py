@@ -1,9 +1,10 @@
 """The status widget: what it shows for a (record, Job) pair, how a poll finds out, and its template context.
 
 ``{% airflow_status %}`` builds a :class:`Widget` with :meth:`Widget.on_page`;
-the ``status`` (poll) and ``trigger`` views rebuild it from the parameters the
-widget sent back with :meth:`Widget.from_request`. All three render it through
-:meth:`Widget.render`, so they always render the same thing.
+the ``status`` (one widget's poll) and ``trigger`` views rebuild it from the
+parameters the widget sent back with :meth:`Widget.from_request`, and the page
+poll (:mod:`airflow_client.pagepoll`) from its :attr:`Widget.poll_key`. All of
+them render it through :meth:`Widget.render`, so they always render the same thing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.http import HttpRequest
 from django.template.loader import render_to_string
@@ -29,7 +31,13 @@ from airflow_client import refreshing, triggering
 from airflow_client.conf import get_settings
 from airflow_client.display import airflow_url, htmx_seconds, log_page_url
 from airflow_client.exceptions import AirflowClientError
-from airflow_client.mixins import current_job_run, is_prefetched, last_job_success, latest_job_run
+from airflow_client.mixins import (
+    current_job_run,
+    is_prefetched,
+    last_job_success,
+    latest_job_run,
+    prefetched_shown,
+)
 from airflow_client.models import JobRecord, JobRun, JobTrigger
 from airflow_client.states import ACTIVE_STATES
 
@@ -40,10 +48,13 @@ __all__ = [
     "WIDGET_TEMPLATE",
     "Widget",
     "confirm_question",
+    "current_state",
+    "dag_token",
     "fingerprint",
     "look_up",
     "poll",
     "safe_next",
+    "settle",
     "unchanged",
 ]
 
@@ -51,6 +62,10 @@ __all__ = [
 WIDGET_TEMPLATE = "airflow_client/widget.html"
 #: the poll's query parameter carrying the fingerprint of what the widget shows (short: it is in every poll).
 FINGERPRINT_PARAM = "tag"
+#: the page poll's query parameter carrying one widget's key (Widget.poll_key), once per widget.
+KEY_PARAM = "w"
+#: what separates the fields of a poll key: left as it is in a URL (encodeURIComponent, urlencode).
+KEY_SEPARATOR = "."
 #: what a widget suffix may look like when it comes back in a poll or a trigger.
 UID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _fallback_counter = itertools.count(1)
@@ -143,7 +158,28 @@ class Widget:
 
     @property
     def polling(self) -> bool:
+        """Whether the page polls for it at the active interval (else at the idle one)."""
         return is_polling(self.run, self.starting)
+
+    @property
+    def poll_key(self) -> str:
+        """What the page poll needs to tell whether this widget changed, and to render it again.
+
+        Content type, DAG (a short hash), id suffix, variant, fingerprint, the shown
+        run's key, and last the record's key (which may hold any character). Short:
+        the page's one poll carries the key of every widget on the page in its URL.
+        """
+        content_type = ContentType.objects.get_for_model(self.obj, for_concrete_model=False)
+        fields = [
+            str(content_type.pk),
+            dag_token(self.job.dag_id),
+            self.uid,
+            "c" if self.compact else "",
+            self.fingerprint,
+            str(self.run.pk) if self.run is not None else "",
+            self.object_id,
+        ]
+        return KEY_SEPARATOR.join(fields)
 
     @property
     def airflow_off(self) -> bool:
@@ -222,10 +258,12 @@ class Widget:
         user = getattr(request, "user", None)
         return bool(user and user.is_authenticated and user.has_perm("airflow_client.view_jobrun"))
 
-    def context(self, request: HttpRequest | None, *, notice: str = "") -> dict[str, Any]:
+    def context(self, request: HttpRequest | None, *, notice: str = "", oob: bool = False) -> dict[str, Any]:
         """What widget.html and its includes read; a site's overrides may use every name here."""
         return {
             "widget": self,
+            # the page poll's answer swaps each changed widget in place of its old self (htmx out of band)
+            "oob": oob,
             "last_success": self.last_success,
             "can_trigger": self.can_trigger(request),
             # without it the state is shown, the links (they would answer 403) and polling are not
@@ -237,8 +275,9 @@ class Widget:
             "next": self.next_url,
         }
 
-    def render(self, request: HttpRequest | None, *, notice: str = "") -> SafeString:
-        return render_to_string(WIDGET_TEMPLATE, self.context(request, notice=notice), request=request)
+    def render(self, request: HttpRequest | None, *, notice: str = "", oob: bool = False) -> SafeString:
+        context = self.context(request, notice=notice, oob=oob)
+        return render_to_string(WIDGET_TEMPLATE, context, request=request)
 
 
 def next_uid(request: HttpRequest | None) -> str:
@@ -287,7 +326,9 @@ def current_run(job: Job, obj: models.Model) -> JobRun | None:
     Otherwise one query that reads three entries of JobRecord's indexes (the newest queued,
     running and any run), so it costs the same for a record with 10 runs or 100,000.
     """
-    if is_prefetched(obj):
+    if is_prefetched(obj, "shown"):
+        return prefetched_shown(obj, job.dag_id, job.environment)
+    if is_prefetched(obj, "current") and is_prefetched(obj, "latest"):
         where = {"environment": job.environment}
         return current_job_run(obj, job.dag_id, **where) or latest_job_run(obj, job.dag_id, **where)
     links = JobRecord.objects.of(obj, job.dag_id, job.environment)
@@ -300,7 +341,12 @@ def last_success(job: Job, obj: models.Model) -> JobRun | None:
     return last_job_success(obj, job.dag_id, environment=job.environment)
 
 
-def _current(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | None]:
+def dag_token(dag_id: str) -> str:
+    """A DAG id in six characters: a poll key names the DAG among its model's Jobs, which this tells apart."""
+    return hashlib.blake2s(dag_id.encode(), digest_size=3).hexdigest()
+
+
+def current_state(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | None]:
     """The current run, and the pending trigger if there is one while no run is active."""
     run = current_run(job, obj)
     if run is not None and not run.finished:
@@ -310,7 +356,7 @@ def _current(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | N
 
 def look_up(job: Job, obj: models.Model) -> tuple[JobRun | None, JobTrigger | None]:
     """What a widget shows: the current run, or else a trigger Airflow has not confirmed yet."""
-    run, starting = _current(job, obj)
+    run, starting = current_state(job, obj)
     return (None, starting) if starting is not None else (run, None)
 
 
@@ -330,7 +376,12 @@ def poll(job: Job, obj: models.Model, run_pk: str | None = None) -> tuple[JobRun
         polled = JobRun.objects.for_object(obj).for_job(job).filter(pk=int(run_pk)).first()
         if polled is not None and not polled.finished:
             return refresh_quietly(polled), None
-    run, starting = _current(job, obj)
+    return settle(*current_state(job, obj))
+
+
+def settle(run: JobRun | None, starting: JobTrigger | None) -> tuple[JobRun | None, JobTrigger | None]:
+    """What a widget shows now that it was looked up (current_state): the run re-read if unfinished,
+    or the pending trigger asked about (it started a run, is still starting, or failed)."""
     if starting is None:
         return (refresh_quietly(run) if run is not None else None), None
     try:

@@ -111,8 +111,10 @@ else:
         }
     }
 
-# A lively demo: the widget polls every 2 s and each poll may ask Airflow.
+# A lively demo: a page polls every 2 s while a run on it is going, and each poll may ask
+# Airflow; a page of finished runs looks every 10 s for runs started elsewhere (Airflow's UI).
 AIRFLOW_POLL_INTERVAL = 2
+AIRFLOW_IDLE_POLL_INTERVAL = 10
 AIRFLOW_REFRESH_INTERVAL = 1
 AIRFLOW_PRESERVE_JOB_TRIGGER = True  # the admin shows each trigger's request and answer
 # DEMO_AIRFLOW_ENABLED=0 make demo: the site with Airflow turned off (a deployment, an outage).

@@ -10,7 +10,9 @@
 #
 # Airflow 3.3 uses the simple auth manager, Airflow 2.11 basic auth; both admin/admin.
 # The DAGs can import airflow_client.callbacks; where they send events comes from the
-# caller's AIRFLOW_CONN_DJANGO_AIRFLOW_CLIENT (unset: no events are sent).
+# caller's AIRFLOW_CONN_DJANGO_AIRFLOW_CLIENT (unset: no events are sent). The task DAGs
+# (airflow_client.dags) find the Django site to run tasks in from the caller's
+# AIRFLOW_CLIENT_TASKS_PYTHON / _SETTINGS / _CWD (scripts/test.sh sets them).
 #
 # Defaults (the test suite's): Airflow 3 on 127.0.0.1:28080, home $cache/airflow-home-3,
 # log servers 28793/28794; Airflow 2 on 28082, airflow-home-2, 28795/28796. Another
@@ -102,6 +104,13 @@ start() {
   mkdir -p "$home/pythonpath"
   ln -sfn "$(cd "$here/.." && pwd)/airflow_client" "$home/pythonpath/airflow_client"
   export PYTHONPATH=$home/pythonpath${PYTHONPATH:+:$PYTHONPATH}
+  # Airflow's SQLite database: its processes write at once, and sqlite3's 5 s wait for a
+  # lock ends, on a busy 2-core machine, in an API answer 500 ("database is locked").
+  # Wait longer, and let readers go on while one writes (WAL).
+  echo 'CONNECT_ARGS = {"timeout": 20}' >"$home/pythonpath/airflow_sqlite_wait.py"
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=airflow_sqlite_wait.CONNECT_ARGS
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC=airflow_sqlite_wait.CONNECT_ARGS
+  "$venv/bin/python" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("pragma journal_mode=wal")' "$home/airflow.db"
   export AIRFLOW__CORE__PARALLELISM=4
   export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$logport
   export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=$trigport
@@ -228,5 +237,5 @@ case "${1:-}" in
   start) start "$@" ;;
   stop) stop ;;
   url) echo "http://127.0.0.1:$port" ;;
-  *) sed -n '2,17p' "$0"; exit 2 ;;
+  *) sed -n '2,19p' "$0"; exit 2 ;;
 esac

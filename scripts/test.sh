@@ -29,6 +29,10 @@ events_connection() {
   printf '{"conn_type": "http", "host": "http://127.0.0.1:%s/airflow/events/", "password": "%s", "extra": {"environment": "%s"}}' \
     "$events_port" "$DAC_EVENTS_SECRET" "$1"
 }
+# The task DAGs (tests/contract/dags/contract_tasks.py) run Django tasks in this checkout's python
+# with the test settings: Airflow's workers inherit where that site is.
+export AIRFLOW_CLIENT_TASKS_PYTHON=$(cd "$venv" && pwd)/bin/python AIRFLOW_CLIENT_TASKS_SETTINGS=tests.settings
+export AIRFLOW_CLIENT_TASKS_CWD=$here
 # Airflow takes ~20 s to become healthy: start both now, lint meanwhile.
 AIRFLOW_CONN_DJANGO_AIRFLOW_CLIENT=$(events_connection airflow3) \
   scripts/airflow.sh start 3 "$dags" >"$logs/airflow3.out" 2>&1 & a3=$!
@@ -36,7 +40,7 @@ AIRFLOW_CONN_DJANGO_AIRFLOW_CLIENT=$(events_connection airflow2) \
   scripts/airflow.sh start 2 "$dags" >"$logs/airflow2.out" 2>&1 & a2=$!
 scripts/postgres.sh start
 
-echo "== ruff"; "$venv/bin/ruff" check airflow_client tests scripts demo manage.py; "$venv/bin/ruff" format --check airflow_client tests scripts demo manage.py
+echo "== ruff"; "$venv/bin/ruff" check airflow_client tests scripts demo manage.py benchmarks; "$venv/bin/ruff" format --check airflow_client tests scripts demo manage.py benchmarks
 echo "== djade"; git ls-files -z '*.html' | xargs -0 "$venv/bin/djade" --check --target-version 5.2
 echo "== mypy"; "$venv/bin/mypy"
 echo "== migrations"; "$venv/bin/python" -m django makemigrations --check --dry-run --settings=tests.settings

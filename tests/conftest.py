@@ -43,3 +43,18 @@ def collection(db: None) -> Any:
     from tests.testapp.models import Collection
 
     return Collection.objects.create(slug="postcards/1900s", name="Postcards")
+
+
+@pytest.fixture
+def changes() -> Iterator[list[tuple[str | None, str]]]:
+    """(old state, new state) of every run_state_changed sent during the test."""
+    from airflow_client.signals import run_state_changed
+
+    seen: list[tuple[str | None, str]] = []
+
+    def receiver(sender: Any, job_run: Any, old_state: str | None, new_state: str, **kwargs: Any) -> None:
+        seen.append((old_state, new_state))
+
+    run_state_changed.connect(receiver, weak=False)
+    yield seen
+    run_state_changed.disconnect(receiver)

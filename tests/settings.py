@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import django
@@ -82,3 +83,22 @@ AIRFLOW_ENVIRONMENTS = {
 
 # The events endpoint is on; Airflow's callbacks in the contract tests sign with the same secret.
 AIRFLOW_EVENTS_SECRET = os.environ.get("DAC_EVENTS_SECRET", "tests-events-secret-0123456789")
+
+# Django's task framework (Django 6, or the django-tasks backport on 5.2): the Airflow
+# backend on the fake transport, and Django's own ImmediateBackend for comparison.
+if django.VERSION >= (6, 0):
+    IMMEDIATE_BACKEND = "django.tasks.backends.immediate.ImmediateBackend"
+else:
+    IMMEDIATE_BACKEND = "django_tasks.backends.immediate.ImmediateBackend"
+    if importlib.util.find_spec("django_tasks"):
+        INSTALLED_APPS.append("django_tasks")
+TASK_QUEUES = ["default", "retry"]
+TASKS = {
+    "default": {
+        "BACKEND": "airflow_client.tasks.AirflowBackend",
+        "QUEUES": TASK_QUEUES,
+        # The "retry" queue's DAG gives a failing task a second try (tests/contract/dags/contract_tasks.py).
+        "OPTIONS": {"QUEUES": {"retry": "django_tasks_retry"}},
+    },
+    "immediate": {"BACKEND": IMMEDIATE_BACKEND, "QUEUES": TASK_QUEUES},
+}

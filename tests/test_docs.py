@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,11 @@ from airflow_client.retention import DEPRECATED, POLICIES, parse_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+#: Django's task framework checks its backends (Django 6, or the backport's app on 5.2).
+TASKS_AVAILABLE = (
+    importlib.util.find_spec("django.tasks") is not None
+    or importlib.util.find_spec("django_tasks") is not None
+)
 PACKAGE = ROOT / "airflow_client"
 
 
@@ -56,6 +62,14 @@ def test_environment_table_lists_every_key_with_its_default() -> None:
     assert rows == {key: written(default) for key, default in conf.ENVIRONMENT_DEFAULTS.items()}
 
 
+@pytest.mark.skipif(not TASKS_AVAILABLE, reason="no task framework (Django 5.2 without django-tasks)")
+def test_tasks_options_table_lists_every_option_with_its_default() -> None:
+    from airflow_client.tasks import OPTION_DEFAULTS
+
+    rows = {code(key): code(default) for key, default, _meaning in table("| option | default | meaning |")}
+    assert rows == {key: written(default) for key, default in OPTION_DEFAULTS.items()}
+
+
 # --- system checks ----------------------------------------------------------------------------
 
 ENVIRONMENT_ERRORS = {
@@ -88,9 +102,27 @@ SCENARIOS: list[dict[str, Any]] = [
         "AIRFLOW_MAX_LOG_BYTES": "2MB",  # E019
         "AIRFLOW_EVENTS_MAX_BYTES": -1,  # E023
         "AIRFLOW_ENABLED": "no",  # E024
+        "AIRFLOW_IDLE_POLL_INTERVAL": 0,  # E025
     },
     {"AIRFLOW_ENABLED": False},  # W002 (the test app registers Jobs)
 ]
+
+AIRFLOW_BACKEND = "airflow_client.tasks.AirflowBackend"
+if TASKS_AVAILABLE:
+    SCENARIOS.append(
+        {
+            "TASKS": {
+                "typo": {"BACKEND": AIRFLOW_BACKEND, "OPTIONS": {"TYPO": 1}},  # E030
+                "nowhere": {"BACKEND": AIRFLOW_BACKEND, "OPTIONS": {"ENVIRONMENT": "nowhere"}},  # E031
+                "no_dag": {"BACKEND": AIRFLOW_BACKEND, "OPTIONS": {"DAG_ID": ""}},  # E032
+                "queues": {
+                    "BACKEND": AIRFLOW_BACKEND,
+                    "QUEUES": ["default"],
+                    "OPTIONS": {"QUEUES": {"a": "b"}},
+                },  # E033
+            }
+        }
+    )
 
 
 class NoSuchModel(Job):  # E020
@@ -139,6 +171,8 @@ def source_ids() -> set[str]:
     """The ids written in the package: check_error(N, ...), _error(N, ...), _warning(N, ...), or whole."""
     found: set[str] = set()
     for path in PACKAGE.rglob("*.py"):
+        if path.name == "tasks.py" and not TASKS_AVAILABLE:
+            continue  # Django 5.2 without the django-tasks backport: those checks cannot run
         text = path.read_text()
         found |= set(re.findall(r"airflow_client\.[EW]\d{3}", text))
         for function, number in re.findall(r"\b(check_error|_error|_warning)\(\s*(\d+)\s*,", text):

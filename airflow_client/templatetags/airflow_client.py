@@ -1,4 +1,5 @@
-"""``{% airflow_status obj %}``: the trigger / status / last success / logs widget for a record."""
+"""``{% airflow_status obj %}``: the trigger / status / last success / logs widget for a record;
+``{% airflow_poller %}``: the one poller of a page, which follows every widget on it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from airflow_client import pagepoll
 from airflow_client.display import format_duration
 from airflow_client.exceptions import UnknownJob
 from airflow_client.jobs import Job, find_job, jobs_for_model
@@ -40,11 +42,21 @@ def airflow_status(
 ) -> SafeString:
     """One widget per Job registered for ``obj``'s model, or only the Job of dag_id ``job``."""
     request = context.get("request")
-    parts = [
-        Widget.on_page(request, each, obj, compact=bool(compact)).render(request) for each in _jobs(obj, job)
-    ]
+    widgets = [Widget.on_page(request, each, obj, compact=bool(compact)) for each in _jobs(obj, job)]
+    parts = [widget.render(request) for widget in widgets]
+    parts.append(pagepoll.note_widgets(request, widgets))  # "" but in an htmx partial
     # Widget.render returns SafeStrings, which format_html_join leaves as they are.
     return format_html_join("", "{}", ((part,) for part in parts))
+
+
+@register.simple_tag(takes_context=True)
+def airflow_poller(context: template.Context) -> SafeString:
+    """The page's one poller: put it once in your base template, after the content (end of <body>).
+
+    It follows every widget on the page in one request per interval; it renders
+    nothing for a user who may not open the poll, or while Airflow is turned off.
+    """
+    return pagepoll.page_poller(context.get("request"))
 
 
 def _jobs(obj: models.Model, dag_id: str | None) -> list[Job]:

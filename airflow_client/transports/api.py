@@ -13,6 +13,7 @@ import abc
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.core import checks
@@ -86,6 +87,9 @@ def distinct(runs: Iterable[DagRun], limit: int) -> Iterator[DagRun]:
 
 class ApiTransport(Transport):
     """A transport that speaks Airflow's REST API (v1 for Airflow 2, v2 for Airflow 3)."""
+
+    #: Both versions: see payloads.trigger_body.
+    defers_runs: ClassVar[bool] = True
 
     #: Airflow caps pages at [api] maximum_page_limit, 100 by default: never ask for more.
     page_size: ClassVar[int] = 100
@@ -198,14 +202,16 @@ class ApiTransport(Transport):
         run_id: str,
         conf: Mapping[str, Any],
         note: str | None = None,
+        run_after: datetime | None = None,
     ) -> DagRun:
         version = self.api_version()
-        body = payloads.trigger_body(run_id, conf, note, version)
+        body = payloads.trigger_body(run_id, conf, note, version, run_after)
         try:
             data = self._call("POST", f"{dag_path(dag_id)}/dagRuns", body=body)
         except Conflict as exc:
             # Airflow 3's words are a generic database error: say what happened first.
-            # (We send no logical date, so the clash can only be the run id.)
+            # (We send no logical date, so the clash can only be the run id; a deferred run
+            # on Airflow 2 has one, unique to the microsecond: see payloads.trigger_body.)
             raise Conflict(
                 f"The DAG {dag_id!r} already has a run with id {run_id!r} (Airflow: {exc.detail}).",
                 status_code=exc.status_code,
@@ -322,6 +328,21 @@ class ApiTransport(Transport):
         if truncated:
             return payloads.parse_log_prefix(data, version)
         return payloads.parse_log(data, version)
+
+    # --- XCom ------------------------------------------------------------------------------------
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str, *, map_index: int = -1) -> Any:
+        version = self.api_version()
+        path = (
+            f"{run_path(dag_id, run_id)}/taskInstances/{payloads.api_segment(task_id)}"
+            f"/xcomEntries/{payloads.api_segment(key)}"
+        )
+        query: dict[str, Any] = {}
+        if map_index >= 0:
+            query["map_index"] = map_index
+        if version == "v1":
+            query["stringify"] = "false"  # v1 sends str(value) by default: ask for the JSON value
+        return payloads.parse_xcom(self._call("GET", path, query or None))
 
     # --- links -----------------------------------------------------------------------------------
 

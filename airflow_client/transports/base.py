@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from django.core import checks
 
 from airflow_client.conf import ENVIRONMENT_DEFAULTS
-from airflow_client.exceptions import BadRequest
+from airflow_client.exceptions import BadRequest, ConfigurationError
 from airflow_client.states import FINISHED_STATES, RunState
 
 #: The states set_run_state() can give a run (Airflow's "Mark as ..." and "queued").
@@ -217,6 +217,9 @@ class Transport(abc.ABC):
 
     #: the longest run id this transport can use in request paths.
     max_run_id_length: ClassVar[int] = 250
+    #: Whether trigger() can start a run later (``run_after``): known from the class alone,
+    #: so Django's task framework can ask without a request.
+    defers_runs: ClassVar[bool] = False
 
     @classmethod
     def check(cls, alias: str, options: Mapping[str, Any]) -> list[checks.CheckMessage]:
@@ -273,9 +276,11 @@ class Transport(abc.ABC):
         run_id: str,
         conf: Mapping[str, Any],
         note: str | None = None,
+        run_after: datetime | None = None,
     ) -> DagRun:
         """Start a run with our own run id (whether the DAG is paused is the caller's question).
 
+        ``run_after`` (only where ``defers_runs``): the run waits in the queue until then.
         Raises NotFound, Conflict (run id exists: read it with get_run), BadRequest, ...
         Never retried blindly: a timeout here means the outcome is unknown.
         """
@@ -323,6 +328,14 @@ class Transport(abc.ABC):
         (``only_failed`` on a run without failed tasks), nothing changes. Raises
         NotFound (no such DAG or run), AuthenticationFailed, ...
         """
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str, *, map_index: int = -1) -> Any:
+        """The value a task instance pushed to XCom under ``key``, as Airflow stores it
+        (JSON values as they are). Raises NotFound when there is none.
+
+        Not abstract: a transport of its own that cannot read XComs says so here.
+        """
+        raise ConfigurationError(f"The {type(self).__name__} transport cannot read XComs.")
 
     # Links for browsers (built from UI_URL; no request is made).
     @abc.abstractmethod

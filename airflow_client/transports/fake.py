@@ -39,6 +39,15 @@ POST times out after reaching Airflow::
     ...                                    # code under test triggers a run
     assert airflow.runs("harvest")        # the run exists in Airflow all the same
 
+Runs of Django's tasks (airflow_client.tasks) can be run in this process, as
+the task DAG would run them on a worker; ``set_xcom`` pushes what any task
+would, and ``trigger(run_after=...)`` keeps a run queued (for ``run_tasks``)
+until the fake's clock gets there::
+
+    result = export.enqueue(42)
+    airflow.run_tasks(retries={"django_tasks": 1})   # each queued task run, to its end
+    assert export.get_result(result.id).return_value == ...
+
 Links point to ``UI_URL`` (``conf.environment()`` fills it from ``BASE_URL``),
 or to ``http://airflow.invalid`` when neither is set. Reset between tests with
 ``fake.reset_all()``, e.g. in an autouse fixture of your ``conftest.py``::
@@ -58,7 +67,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow_client.exceptions import (
     AirflowError,
@@ -156,6 +165,8 @@ class FakeAirflow:
             #: per method: errors raised after the call did its work (the answer was lost).
             self._lost: dict[str, list[AirflowError]] = {}
             self._seq = 0
+            #: (dag_id, run_id, task_id, map_index, key) -> the value pushed.
+            self._xcoms: dict[tuple[str, str, str, int, str], Any] = {}
 
     # --- DAGs ------------------------------------------------------------------------------
 
@@ -319,6 +330,48 @@ class FakeAirflow:
             raise ValueError(f"A run finishes as success or failed, not {state!r}.")
         return self.set_state(ref, state)
 
+    # --- XCom and Django tasks ------------------------------------------------------------
+
+    def set_xcom(self, ref: RunRef, task_id: str, key: str, value: Any, *, map_index: int = -1) -> None:
+        """Push ``value`` as task ``task_id`` of the run would (JSON, as Airflow stores it)."""
+        with self._lock:
+            run = self._find(ref).run
+            self._xcoms[(run.dag_id, run.run_id, task_id, map_index, key)] = json.loads(json.dumps(value))
+
+    def run_tasks(self, retries: int | Mapping[str, int] = 0) -> list[DagRun]:
+        """Run the queued runs of Django tasks (airflow_client.tasks) as the task DAG would,
+        in this process; returns the runs finished.
+
+        A run whose ``run_after`` has not come yet stays queued. ``retries``: how many
+        more tries a failing task gets (per DAG id, as the DAG's ``retries`` would say).
+        """
+        from airflow_client import dags, task_runner  # the task runner needs Django's tasks
+
+        finished = []
+        for run in self.runs():
+            spec = run.conf.get(dags.CONF_KEY)
+            if run.state != RunState.QUEUED or not isinstance(spec, Mapping):
+                continue
+            if run.run_after is not None and run.run_after > self.clock():
+                continue
+            ref = (run.dag_id, run.run_id)
+            self.set_state(ref, RunState.RUNNING)
+            tries = 1 + (retries if isinstance(retries, int) else retries.get(run.dag_id, 0))
+            for try_number in range(1, tries + 1):
+                self.set_task(ref, dags.TASK_ID, state="running", try_number=try_number)
+                envelope = task_runner.execute(
+                    dict(spec), try_number=try_number, run_id=run.run_id, worker="fake-airflow"
+                )
+                self.set_xcom(ref, dags.TASK_ID, dags.XCOM_KEY, json.dumps(envelope))
+                succeeded = envelope["status"] == dags.SUCCESSFUL
+                if succeeded or try_number == tries:
+                    state = RunState.SUCCESS if succeeded else RunState.FAILED
+                    self.set_task(ref, dags.TASK_ID, state=state, try_number=try_number)
+                    finished.append(self.set_state(ref, state))
+                    break
+                self.set_task(ref, dags.TASK_ID, state="up_for_retry", try_number=try_number)
+        return finished
+
     # --- task instances and logs -----------------------------------------------------------
 
     def set_task(
@@ -396,7 +449,14 @@ class FakeAirflow:
         with self._call("get_dag", dag_id):
             return self._dag(dag_id)
 
-    def _api_trigger(self, dag_id: str, run_id: str, conf: Mapping[str, Any], note: str | None) -> DagRun:
+    def _api_trigger(
+        self,
+        dag_id: str,
+        run_id: str,
+        conf: Mapping[str, Any],
+        note: str | None,
+        run_after: datetime | None = None,
+    ) -> DagRun:
         with self._call("trigger", dag_id, run_id):
             # Like Airflow, a paused DAG accepts the run (it waits in the queue).
             self._dag(dag_id)
@@ -415,7 +475,7 @@ class FakeAirflow:
                 state=RunState.QUEUED,
                 run_type="manual",
                 triggered_by="rest_api",
-                run_after=now,
+                run_after=run_after or now,
                 queued_at=now,
                 conf=conf_copy,
                 note=note,
@@ -480,6 +540,14 @@ class FakeAirflow:
                 lines=tuple(LogLine(text=text) for text in lines[start:end]),
                 continuation_token=f"fake:{min(end, len(lines))}" if more and try_number else None,
             )
+
+    def _api_xcom(self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int) -> Any:
+        with self._call("xcom", dag_id, run_id, task_id, key):
+            self._find((dag_id, run_id))
+            try:
+                return self._xcoms[(dag_id, run_id, task_id, map_index, key)]
+            except KeyError:
+                raise NotFound(f"XCom entry with key: `{key}` not found", status_code=404) from None
 
     def _api_set_run_state(self, dag_id: str, run_id: str, state: str) -> DagRun:
         with self._call("set_run_state", dag_id, run_id, state):
@@ -563,6 +631,8 @@ def reset_all() -> None:
 class FakeTransport(Transport):
     """A Transport backed by :func:`get_airflow` for its alias: all capabilities, v2 links."""
 
+    defers_runs: ClassVar[bool] = True
+
     @property
     def airflow(self) -> FakeAirflow:
         return get_airflow(self.alias)
@@ -581,8 +651,9 @@ class FakeTransport(Transport):
         run_id: str,
         conf: Mapping[str, Any],
         note: str | None = None,
+        run_after: datetime | None = None,
     ) -> DagRun:
-        return self.airflow._api_trigger(dag_id, run_id, conf, note)
+        return self.airflow._api_trigger(dag_id, run_id, conf, note, run_after)
 
     def get_run(self, dag_id: str, run_id: str) -> DagRun:
         return self.airflow._api_get_run(dag_id, run_id)
@@ -593,6 +664,9 @@ class FakeTransport(Transport):
 
     def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
         return self.airflow._api_task_instances(dag_id, run_id)
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str, *, map_index: int = -1) -> Any:
+        return self.airflow._api_xcom(dag_id, run_id, task_id, key, map_index)
 
     def set_run_state(self, dag_id: str, run_id: str, state: str) -> DagRun:
         return self.airflow._api_set_run_state(dag_id, run_id, settable_state(state))

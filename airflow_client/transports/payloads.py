@@ -15,7 +15,7 @@ import math
 import re
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -51,6 +51,7 @@ __all__ = [
     "parse_run_page",
     "parse_task_instance",
     "parse_task_instances",
+    "parse_xcom",
     "query_datetime",
     "run_state_body",
     "run_url",
@@ -273,15 +274,41 @@ def parse_run_page(
     return runs, total
 
 
-def trigger_body(run_id: str, conf: Mapping[str, Any], note: str | None, version: str) -> dict[str, Any]:
-    """The JSON body that starts a run with our own run id."""
+def trigger_body(
+    run_id: str,
+    conf: Mapping[str, Any],
+    note: str | None,
+    version: str,
+    run_after: datetime | None = None,
+) -> dict[str, Any]:
+    """The JSON body that starts a run with our own run id (``run_after``: not before then).
+
+    Airflow 3 keeps a queued run waiting until its ``run_after``. Airflow 2 has no such
+    field, but its scheduler leaves a queued run alone until its logical date (unless
+    ``[scheduler] allow_trigger_in_future`` is on), so a later run gets that logical
+    date. Logical dates are unique per DAG there: the run id picks a microsecond within
+    the second after ``run_after``, so runs deferred to the same moment do not clash.
+    """
     body: dict[str, Any] = {"dag_run_id": run_id, "conf": dict(conf)}
     if version == "v2":
         # Airflow 3 requires the key (422 without it); null means "no logical date".
         body["logical_date"] = None
+        if run_after is not None:
+            body["run_after"] = query_datetime(run_after)
+    elif run_after is not None:
+        jitter = timedelta(microseconds=zlib.crc32(run_id.encode()) % 1_000_000)
+        body["logical_date"] = query_datetime(run_after + jitter)
     if note is not None:
         body["note"] = note
     return body
+
+
+def parse_xcom(data: Any) -> Any:
+    """The value of an XCom entry answer (both API versions name it ``value``)."""
+    entry = _finite(_mapping(data, "an XCom entry"), "an XCom entry")
+    if "value" not in entry:
+        raise BadResponse("Airflow sent an XCom entry without 'value'.", body=dict(entry))
+    return entry["value"]
 
 
 def run_state_body(state: str) -> dict[str, Any]:

@@ -41,6 +41,8 @@ def simulated_state(run: DagRun, now: datetime, seconds: float) -> str:
     queued = run.queued_at or run.run_after
     if queued is None:
         return run.state
+    if run.run_after is not None and run.run_after > queued:
+        queued = run.run_after  # deferred: waits in the queue until then
     age = now - queued
     if age >= timedelta(seconds=seconds):
         return RunState.FAILED if run.conf.get("fail") else RunState.SUCCESS

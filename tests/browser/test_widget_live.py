@@ -15,9 +15,15 @@ from tests.testapp.models import FindingAid
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def status_requests(page: Any) -> list[str]:
+def poll_requests(page: Any) -> list[str]:
+    """The page's polls, as they leave the browser (the widgets have none of their own)."""
     seen: list[str] = []
-    page.on("request", lambda request: seen.append(request.url) if "/status/" in request.url else None)
+    page.on(
+        "request",
+        lambda request: (
+            seen.append(request.url) if request.method == "GET" and "/widget/" in request.url else None
+        ),
+    )
     return seen
 
 
@@ -37,7 +43,7 @@ def test_trigger_then_follow_the_run_until_it_ends_and_polling_stops(
     publish = page.locator('.ac-widget[data-dag-id="publish_finding_aid"]').first
     expect(publish.get_by_role("status")).to_have_text("Never run")
     page.evaluate("window.notReloaded = true")
-    polls = status_requests(page)
+    polls = poll_requests(page)
 
     widget.get_by_role("button", name="Start").click()
     expect(widget.get_by_role("status")).to_have_text("Queued")
@@ -49,17 +55,19 @@ def test_trigger_then_follow_the_run_until_it_ends_and_polling_stops(
     widget = page.locator(".ac-widget").first
     expect(widget.get_by_role("status")).to_have_text("Succeeded")
     expect(widget.get_by_role("button", name="Start")).to_be_enabled()
-    # the compact widget of the same record followed along (told by the trigger's HX-Trigger event)
+    # the compact widget of the same record followed along (the trigger's event made the page's poller look)
     compact = page.locator('.jobs-compact .ac-widget[data-dag-id="index_finding_aid"]')
     expect(compact.get_by_role("status")).to_contain_text("Succeeded")
     expect(widget.locator(".ac-last-success a")).to_be_visible()
     expect(publish.get_by_role("status")).to_have_text("Never run")  # the other Job's widget stayed
     assert page.evaluate("window.notReloaded") is True  # all of it without reloading
     assert polls  # the states arrived by polling
+    assert all("/widget/poll/" in url for url in polls)  # the page's one poll, no widget's own
 
+    expect(page.locator("#ac-poller")).to_have_attribute("data-poll", "idle")
     polls.clear()
     page.wait_for_timeout(10_000)
-    assert polls == []  # finished: the 286 stopped it
+    assert polls == []  # finished: the page polls at the idle interval (30 s) only
 
 
 def test_a_failed_run_shows_failed_and_the_last_success_stays(
@@ -112,7 +120,7 @@ def test_filter_history_then_reload_the_url(page: Any, finding_aid: FindingAid, 
     make_run(other, state="running")
 
     page.goto("/airflow/runs/")
-    rows = page.locator("#ac-runs tbody tr")
+    rows = page.locator("#ac-runs .ac-table-wrap tbody tr")  # not the chart's table of the same runs
     expect(rows).to_have_count(4)
     page.evaluate("window.notReloaded = true")
     page.get_by_label("State").select_option("failed")

@@ -13,24 +13,11 @@ from django.urls import reverse
 from airflow_client import controls
 from airflow_client.exceptions import NotFound
 from airflow_client.models import JobAction, JobRun
-from airflow_client.signals import run_state_changed
 from airflow_client.states import RunState
 from airflow_client.transports.fake import FakeAirflow
 from tests.factories import make_run, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def changes() -> Any:
-    seen: list[tuple[str | None, str]] = []
-
-    def receiver(sender: Any, job_run: JobRun, old_state: str | None, new_state: str, **kwargs: Any) -> None:
-        seen.append((old_state, new_state))
-
-    run_state_changed.connect(receiver, weak=False)
-    yield seen
-    run_state_changed.disconnect(receiver)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ def test_defaults() -> None:
     assert s.preserve_job_trigger is False
     assert s.refresh_interval == 5
     assert s.poll_interval == 5
+    assert s.idle_poll_interval == 30
     assert s.events_secret is None
     assert s.run_id_prefix == "dj"
     assert s.events_max_bytes == 256 * 1024

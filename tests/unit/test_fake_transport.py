@@ -513,3 +513,25 @@ def test_fifty_threads_mixed_calls_stay_consistent(
     assert len(fake_airflow.runs()) == 50
     assert {r.state for r in fake_airflow.runs()} == {"running"}
     assert fake_airflow.call_count("trigger") == fake_airflow.call_count("get_run") == 50
+
+
+# --- run_after and XCom (Django tasks) ----------------------------------------------------------
+
+
+def test_a_run_can_be_started_later(transport: FakeTransport, clock: Clock) -> None:
+    later = clock.now + timedelta(hours=1)
+
+    run = transport.trigger("etl", run_id="dj_1", conf={}, run_after=later)
+
+    assert (run.state, run.run_after, run.queued_at) == ("queued", later, clock.now)
+    assert FakeTransport.defers_runs
+
+
+def test_xcom_values_are_read_back_as_json(transport: FakeTransport, fake_airflow: FakeAirflow) -> None:
+    transport.trigger("etl", run_id="dj_1", conf={})
+    fake_airflow.set_xcom("dj_1", "run", "k", {"a": (1, 2)})
+
+    assert transport.xcom("etl", "dj_1", "run", "k") == {"a": [1, 2]}
+    assert fake_airflow.call_count("xcom") == 1
+    with pytest.raises(NotFound):
+        transport.xcom("etl", "dj_1", "run", "other")

@@ -846,3 +846,20 @@ def test_server_exception_without_status_is_unavailable(make: Any, stub: Stubber
     with pytest.raises(AirflowUnavailable) as info:
         make().get_dag("harvest")
     assert info.value.status_code == 500
+
+
+# --- XCom (Django tasks' results) --------------------------------------------------------------
+
+
+def test_xcom_reads_the_entry_value(make: Any, stub: Stubber) -> None:
+    expect(
+        stub, "GET", "/dags/t/dagRuns/r1/taskInstances/run/xcomEntries/k", {"key": "k", "value": '{"a": 1}'}
+    )
+
+    assert make().xcom("t", "r1", "run", "k") == '{"a": 1}'
+
+
+def test_xcom_path_too_long_fails_before_calling(make: Any, stub: Stubber) -> None:
+    """MWAA's 64-character path cap: the task DAG's XCom path fits short ids only."""
+    with pytest.raises(BadRequest, match="at most 64"):
+        make().xcom("django_tasks", "dj_0123456789abcdef", "run", "django_task")

@@ -80,7 +80,7 @@ def _acceptable(name: str, value: Any) -> bool:
     """Wrong-looking values that are in fact valid for this setting."""
     if name in ("AIRFLOW_REFRESH_INTERVAL",):
         return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < float("inf")
-    if name == "AIRFLOW_POLL_INTERVAL":
+    if name in ("AIRFLOW_POLL_INTERVAL", "AIRFLOW_IDLE_POLL_INTERVAL"):
         return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value < float("inf")
     if name == "AIRFLOW_PRESERVE_JOB_TRIGGER":
         return isinstance(value, bool)

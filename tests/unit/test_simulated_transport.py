@@ -127,3 +127,11 @@ def test_a_run_queued_again_runs_again(transport: SimulatedTransport, clock: Clo
     clock.at(18)
     run = transport.get_run("index", "dj_7")
     assert (run.state, run.end_date) == ("success", clock.now)
+
+
+def test_a_run_started_later_waits_in_the_queue_until_then(transport: SimulatedTransport, clock: Clock):
+    transport.trigger("index", run_id="dj_1", conf={}, run_after=START + timedelta(seconds=60))
+    clock.at(59)
+    assert transport.get_run("index", "dj_1").state == "queued"
+    clock.at(62)
+    assert transport.get_run("index", "dj_1").state == "running"

@@ -12,24 +12,11 @@ from django.test import Client
 from django.urls import reverse
 
 from airflow_client.models import JobEvent, JobRun
-from airflow_client.signals import run_state_changed
 from airflow_client.states import RunState
 from tests.events import SECRET, encode, event, signed
 from tests.factories import make_run
 
 URL = "/airflow/events/"
-
-
-@pytest.fixture
-def changes() -> Any:
-    seen: list[tuple[str | None, str]] = []
-
-    def receiver(sender: Any, job_run: JobRun, old_state: str | None, new_state: str, **kwargs: Any) -> None:
-        seen.append((old_state, new_state))
-
-    run_state_changed.connect(receiver, weak=False)
-    yield seen
-    run_state_changed.disconnect(receiver)
 
 
 def post(

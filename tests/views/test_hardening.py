@@ -276,7 +276,8 @@ def test_widget_hides_links_the_user_cannot_open(client: Client, finding_aid, fa
     assert "ac-badge-success" in html  # the state is shown
     assert "/airflow/runs/" not in html  # no History, Logs or last-success link (they answer 403)
     assert f"/airflow/runs/{run.pk}/" not in html
-    assert 'hx-trigger="every' not in html  # no poll that would answer 403
+    assert "ac-poller" not in html  # no poll that would answer 403
+    assert "ac-poll-key" not in html
 
     client.force_login(make_user("watcher", "airflow_client.view_jobrun"))
     html = client.get(reverse("findingaid_detail", args=[finding_aid.pk])).content.decode()

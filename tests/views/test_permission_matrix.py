@@ -15,8 +15,9 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from airflow_client.jobs import Job, register, unregister
+from airflow_client.jobs import Job, find_job, register, unregister
 from airflow_client.models import JobRun, JobTrigger
+from airflow_client.widget import Widget
 from tests.factories import make_run, make_user
 from tests.testapp.models import FindingAid
 
@@ -26,6 +27,7 @@ TITLE = "Papers of Ada Lovelace"
 PROFILES = ["anonymous", "no_permission", "viewer", "operator", "refused_by_job", "superuser"]
 VIEWS = [
     "status",
+    "page_poll",
     "trigger",
     "trigger_missing_record",
     "run_list",
@@ -42,6 +44,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "no_permission": dict.fromkeys(VIEWS, 403),
     "viewer": {
         "status": 286,  # the widget of a finished run: polling stops
+        "page_poll": 200,  # the widget that changed, swapped in out of band
         "trigger": 403,
         "trigger_missing_record": 403,  # the same answer: no existence oracle
         "run_list": 200,
@@ -52,6 +55,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     },
     "operator": {
         "status": 286,
+        "page_poll": 200,
         "trigger": 302,  # started, on to the run
         "trigger_missing_record": 404,  # may start it for any record: may learn it is gone
         "run_list": 200,
@@ -62,6 +66,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     },
     "refused_by_job": {
         "status": 286,
+        "page_poll": 200,
         "trigger": 403,
         "trigger_missing_record": 403,  # its stand-in is refused too: the same answer
         "run_list": 200,
@@ -72,6 +77,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     },
     "superuser": {
         "status": 286,
+        "page_poll": 200,
         "trigger": 302,
         "trigger_missing_record": 404,
         "run_list": 200,
@@ -118,6 +124,10 @@ def request(client: Client, profile: str, view: str, record: FindingAid, run: Jo
     widget = {"model": "testapp.findingaid", "dag_id": dag_id, "object_id": str(record.pk)}
     if view == "status":
         return client.get(reverse("airflow_client:status", kwargs=widget))
+    if view == "page_poll":
+        # the key of a widget that showed no run yet: the poll finds the record's run
+        key = Widget(find_job(FindingAid, dag_id), record, "1").poll_key
+        return client.get(reverse("airflow_client:page_poll"), {"w": key, "mode": "idle"})
     if view in ("trigger", "trigger_missing_record"):
         if view == "trigger_missing_record":
             widget["object_id"] = str(record.pk + 1000)
@@ -165,7 +175,7 @@ def test_permission_matrix(client: Client, finding_aid, refusing_job, profile: s
         assert JobTrigger.objects.count() == 0
     if expected in (LOGIN, 403, 404):
         assert TITLE not in body(response)  # a page the user may not see names no record
-    if view == "status" and expected == 286:
+    if view in ("status", "page_poll") and expected in (200, 286):
         html = body(response)
         may_trigger = profile in ("operator", "superuser")
         # the Start button works only for those it would start for; the others are told why not

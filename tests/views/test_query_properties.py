@@ -18,6 +18,7 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from airflow_client.models import JobRun
+from airflow_client.widget import dag_token
 from tests.factories import make_run, make_user
 
 pytestmark = pytest.mark.django_db
@@ -28,8 +29,8 @@ KEYS = [
     # history filters, sorting and paging
     "dag_id", "state", "environment", "record_type", "object_id", "run_type", "started_from",
     "started_after", "started_before", "ended_after", "ended_before", "sort", "page", "per_page",
-    # the widget's poll
-    "run", "uid", "tag", "compact", "next",
+    # the widget's poll, and the page's ("w": a widget's key, once per widget)
+    "run", "uid", "tag", "compact", "next", "w", "since", "mode",
     # the log
     "map_index", "token",
 ]  # fmt: skip
@@ -53,13 +54,30 @@ choices = st.sampled_from(
 texts = st.text(max_size=40) | st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
 nul = st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=5), st.text(max_size=5))
 values = st.one_of(numbers, dates, choices, texts, nul, st.just("x" * 70_000))
+#: a widget's key as the page poll reads it (Widget.poll_key), its fields often right, sometimes not
+keys = st.builds(
+    lambda *fields: ".".join(fields),
+    st.one_of(st.integers(min_value=1, max_value=40).map(str), numbers),
+    st.sampled_from([dag_token("index_finding_aid"), dag_token("harvest_collection"), "ffffff", ""]),
+    st.sampled_from(["1", "7", "a_b-3", "", '"><b>']),
+    st.sampled_from(["", "c", "x"]),
+    st.one_of(st.sampled_from(["none", "starting-1", "0123456789abcdef"]), texts),
+    st.one_of(st.just(""), numbers),
+    st.one_of(numbers, choices, texts, nul),
+)
 DATE_KEYS = [key for key in KEYS if key.endswith(("_after", "_before"))]
 
 
 def pair_for(key: str) -> st.SearchStrategy[tuple[str, str]]:
     """A key and a value, the value most often of the kind the key expects."""
     likely = (
-        dates if key in DATE_KEYS else numbers if key in ("page", "per_page", "run", "map_index") else choices
+        dates
+        if key in DATE_KEYS
+        else numbers
+        if key in ("page", "per_page", "run", "map_index", "since")
+        else keys
+        if key == "w"
+        else choices
     )
     return st.tuples(st.just(key), st.one_of(likely, likely, values))
 
@@ -83,6 +101,8 @@ KNOWN_BAD = [
     [("token", "x" * 70_000)],
     [("map_index", "1" * 4400)],
     [("run", "²")],
+    [("since", "9" * 12)],
+    [("w", "1.ffffff.1..none..\x00")],
 ]
 
 
@@ -114,6 +134,7 @@ def pages(db: None, finding_aid, collection) -> dict[str, str]:
                 "object_id": finding_aid.pk,
             },
         ),
+        "page_poll": reverse("airflow_client:page_poll"),
         "status_text_key": reverse(
             "airflow_client:status",
             kwargs={
@@ -132,7 +153,15 @@ def answer(client: Client, url: str, query: list[tuple[str, str]], htmx: bool) -
     return response
 
 
-VIEWS = ["run_list", "run_list_csv", "run_detail", "run_log", "status_int_key", "status_text_key"]
+VIEWS = [
+    "run_list",
+    "run_list_csv",
+    "run_detail",
+    "run_log",
+    "status_int_key",
+    "status_text_key",
+    "page_poll",
+]
 #: every view in UTC; the date-filtered ones also west and east of it (their dates overflowed there)
 CASES = [(view, "UTC") for view in VIEWS] + [
     (view, zone) for view in ("run_list", "run_list_csv") for zone in ("America/New_York", "Asia/Tokyo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -39,7 +40,7 @@ def test_htmx_trigger_starts_a_run_and_returns_the_polling_widget(
     assert fake_airflow.get(run.dag_run_id).conf == {"finding_aid_id": finding_aid.pk}
     html = response.content.decode()
     assert ">Queued<" in html
-    assert 'hx-trigger="every 5s' in html  # it polls until the run ends
+    assert 'data-poll="active"' in html  # the page polls for it at the active interval until the run ends
     assert re.search(r'id="ac-testapp-findingaid-[^"]*-7"', html)  # same element as before
     assert re.search(r"<button[^>]*disabled", html)  # no second run while this one is active
 
@@ -176,14 +177,18 @@ def test_trigger_needs_post(client: Client, operator, finding_aid):
 def test_trigger_tells_the_other_widgets_of_the_record_to_look_again(client: Client, operator, finding_aid):
     client.force_login(operator)
     page = client.get(reverse("findingaid_detail", args=[finding_aid.pk])).content.decode()
-    events = re.findall(r'hx-trigger="[^"]*?(ac-[\w-]+-changed) from:body"', page)
-    # the page has a full and a compact widget of each of the record's two Jobs
-    index_events = {event for event in events if "index_finding_aid" in event}
-    assert len(events) == 4
-    assert len(index_events) == 1  # both Index widgets listen for the same event
+    # one poller follows the page's four widgets (full and compact, of the record's two Jobs)
+    (poller,) = re.findall(r'hx-trigger="([^"]*)"', page)
+    assert poller == "every 30s, ac-poll from:body"  # never run: the idle interval
+    assert page.count('class="ac-poll-key"') == 4
     response = client.post(trigger_url(finding_aid), headers=HTMX)
-    assert index_events.pop() in response["HX-Trigger"]
-    assert "publish_finding_aid" not in response["HX-Trigger"]  # the other Job's widgets stay put
+    # once the widget settled, the poller looks: the other Index widget follows (tests/views/test_page_poll.py)
+    assert json.loads(response["HX-Trigger-After-Settle"]) == {"ac-poll": {}}
+    # and the record's own event, for the site's listeners
+    assert re.fullmatch(
+        r'\{"ac-testapp-findingaid-[\w-]+-index_finding_aid-changed": \{\}\}', response["HX-Trigger"]
+    )
+    assert "publish_finding_aid" not in response["HX-Trigger"]
 
 
 class ReindexAnyTime(Job):

@@ -37,6 +37,13 @@ def ids(html: str) -> list[str]:
     return re.findall(r'\sid="([^"]+)"', html)
 
 
+def poll_key(html: str) -> list[str]:
+    """The fields of the widget's key, which the page's poll sends back (Widget.poll_key)."""
+    found = re.search(r'name="w" value="([^"]+)"', html)
+    assert found
+    return found.group(1).split(".", 6)
+
+
 def status_url(run_or_obj, *, tag: str = "", uid: str = "1", dag_id: str = "index_finding_aid") -> str:
     obj = run_or_obj
     url = reverse(
@@ -61,15 +68,15 @@ def test_the_widget_shows_state_times_last_success_and_links(operator, finding_a
     assert reverse("airflow_client:run_detail", args=[running.pk]) + "#tasks" in html  # logs
     assert "https://airflow.example.org" in html  # the run in Airflow's UI
     assert f"record_type=testapp.findingaid&amp;object_id={finding_aid.pk}" in html  # this record's history
-    # unfinished: it polls, and its trigger button waits for the run to end
-    assert 'hx-trigger="every 5s, ' in html
+    # unfinished: the page polls for it at the active interval, and its trigger button waits for the run to end
+    assert 'data-poll="active"' in html
     assert re.search(r"<button[^>]*disabled", html)
 
 
 def test_a_finished_run_does_not_poll_and_the_button_is_enabled(operator, finding_aid):
     make_run(finding_aid, state="failed")
     html = render("{% airflow_status obj %}", user=operator, obj=finding_aid)
-    assert "every 5s" not in html
+    assert 'data-poll="active"' not in html  # idle: the page looks for it at the idle interval only
     assert ">Failed<" in html
     assert not re.search(r"<button[^>]*disabled", html)
 
@@ -112,7 +119,7 @@ def test_poll_of_a_finished_run_answers_286_with_the_final_widget(client: Client
     assert response.status_code == 286
     html = response.content.decode()
     assert ">Succeeded<" in html
-    assert "every 5s" not in html
+    assert 'data-poll="idle"' in html
     widget_id = re.search(r'id="(ac-[^"]+)"', html)
     assert widget_id
     assert widget_id.group(1).endswith("-1")
@@ -137,9 +144,9 @@ def test_changed_poll_renders_and_keeps_polling(client: Client, operator, findin
     assert response.status_code == 200
     html = response.content.decode()
     assert ">Running<" in html
-    assert "every 5s" in html
+    assert 'data-poll="active"' in html
     new_tag = fingerprint(JobRun.objects.get(pk=run.pk))
-    assert f"tag={new_tag}" in html  # the next poll sends the new tag back
+    assert poll_key(html)[4] == new_tag  # the next poll sends the new tag back
     assert client.get(status_url(finding_aid, tag=new_tag)).status_code == 204
 
 
@@ -266,15 +273,15 @@ def unconfirmed(client: Client, operator, finding_aid, fake_airflow: FakeAirflow
 
 
 def starting_tag(html: str) -> str:
-    found = re.search(r"tag=(starting-\d+)", html)
-    assert found
-    return found.group(1)
+    tag = poll_key(html)[4]
+    assert re.fullmatch(r"starting-\d+", tag)
+    return tag
 
 
 def test_an_unconfirmed_trigger_shows_starting_and_polls(unconfirmed: str):
     assert "may have started" in unconfirmed
     assert ">Starting…<" in unconfirmed
-    assert 'hx-trigger="every 5s, ' in unconfirmed
+    assert 'data-poll="active"' in unconfirmed
     assert re.search(r"<button[^>]*aria-disabled", unconfirmed)  # no second run while it may be starting
     assert "Open in Airflow" not in unconfirmed
 
@@ -285,7 +292,7 @@ def test_the_page_shows_an_unconfirmed_trigger_as_starting(operator, finding_aid
     JobTrigger.objects.update(created_at=timezone.now())
     html = render("{% airflow_status obj job='index_finding_aid' %}", user=operator, obj=finding_aid)
     assert ">Starting…<" in html
-    assert "every 5s" in html
+    assert 'data-poll="active"' in html
     assert "Waiting for Airflow to confirm" in html
 
 
@@ -301,7 +308,7 @@ def test_the_poll_finds_the_run_once_airflow_has_it(
     assert response.status_code == 200
     html = response.content.decode()
     assert ">Queued<" in html
-    assert "every 5s" in html
+    assert 'data-poll="active"' in html
     run = JobRun.objects.for_object(finding_aid).get()
     assert run.dag_run_id == job_trigger.run_id
 
@@ -339,7 +346,7 @@ def test_runs_of_another_environment_are_not_this_jobs(operator, finding_aid):
     for obj in (finding_aid, prefetch_job_runs([FindingAid.objects.get()])[0]):
         html = render("{% airflow_status obj job='index_finding_aid' %}", user=operator, obj=obj)
         assert ">Succeeded<" in html
-        assert "every 5s" not in html
+        assert 'data-poll="active"' not in html
         assert reverse("airflow_client:run_detail", args=[mine.pk]) in html  # last success: this Job's
 
 

@@ -137,7 +137,8 @@ def test_a_site_extends_the_widget_and_overrides_one_block(operator, finding_aid
         html = render_widget(operator, finding_aid)
     assert '<p class="site-times">running</p>' in html
     assert "ac-times" not in html
-    assert 'hx-trigger="every 5s, ' in html  # the section and its polling are the app's
+    assert 'data-poll="active"' in html  # the section and the key the page's poll reads are the app's
+    assert 'class="ac-poll-key"' in html
 
 
 def test_the_starting_badge_is_a_variant_of_the_state_badge():

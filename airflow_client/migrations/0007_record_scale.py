@@ -31,7 +31,7 @@ def fill_copies(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('airflow_client', '0005_operators_controls'),
+        ('airflow_client', '0006_task_results'),
         ('contenttypes', '0002_remove_content_type_name'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

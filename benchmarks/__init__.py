@@ -1,0 +1,1 @@
+"""`make bench`: measurements of the package at scale (see run.py and harness.py)."""
