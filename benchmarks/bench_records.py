@@ -8,27 +8,21 @@ big record and a state (and to the 1,000-run one), the CSV export of every run (
 memory traced in a second pass), and the queries of a list page of compact widgets.
 
 Run alone: ``.venv/bin/python -m benchmarks.bench_records [sqlite|postgresql]``
-(PostgreSQL: ``scripts/postgres.sh start``; ``DAC_POSTGRES_PORT`` says where).
+(PostgreSQL: ``scripts/postgres.sh start``; ``DAC_POSTGRES_PORT`` says where);
+``make bench`` runs it with the others.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from benchmarks.harness import Row, count_queries, setup_django, timed
 
 #: the big record's history, and the history page's whole table
 RUNS = 100_000
@@ -39,78 +33,6 @@ SOME = 1_000
 #: one run in FAILED_EVERY failed: the filtered history's matches
 FAILED_EVERY = 20
 BATCH = 5_000
-
-try:  # the shared harness (issue 12), when it is there
-    from benchmarks.harness import Row, count_queries, setup_django, timed  # type: ignore[import-not-found]
-except ImportError:  # a minimal stand-in with the same interface, local to this module
-
-    @dataclass(frozen=True)
-    class Row:  # type: ignore[no-redef]
-        what: str
-        db: str
-        measured: str
-        baseline: str
-        target: str
-        passed: bool | None
-
-    def setup_django(db: str) -> None:
-        """Django on a throwaway database (SQLite in a temp file, or a fresh PostgreSQL one), migrated."""
-        import django
-        from django.core.management import call_command
-
-        if db == "postgresql":
-            os.environ.setdefault("DAC_POSTGRES_PORT", "25432")
-        else:
-            os.environ.pop("DAC_POSTGRES_PORT", None)
-        os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-        from tests import settings
-
-        if db == "postgresql":
-            name = f"dac_bench_{os.getpid()}"
-            _create_postgres_database(settings.DATABASES["default"], name)
-            settings.DATABASES["default"]["NAME"] = name
-        else:
-            handle, path = tempfile.mkstemp(suffix=".sqlite3", prefix="dac-bench-")
-            os.close(handle)
-            atexit.register(lambda: Path(path).unlink(missing_ok=True))
-            settings.DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": path}}
-        django.setup()
-        call_command("migrate", verbosity=0)
-
-    def _create_postgres_database(options: dict[str, Any], name: str) -> None:
-        import psycopg
-
-        dsn = f"host={options['HOST']} port={options['PORT']} user={options['USER']} dbname=postgres"
-
-        def drop() -> None:
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(dsn, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            admin.execute(f'CREATE DATABASE "{name}"')
-        atexit.register(drop)
-
-    def timed(fn: Callable[[], Any], repeat: int = 5) -> float:
-        """The median wall time of ``repeat`` calls, in seconds (after one warm-up call)."""
-        fn()
-        times = []
-        for _ in range(repeat):
-            started = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - started)
-        return statistics.median(times)
-
-    def count_queries(fn: Callable[[], Any]) -> int:
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
-        with CaptureQueriesContext(connection) as queries:
-            fn()
-        return len(queries)
 
 
 # --- the data -----------------------------------------------------------------------------------
