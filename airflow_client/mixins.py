@@ -3,9 +3,12 @@
 ``prefetch_job_runs(objects)`` attaches each object's current run, latest run,
 last success and newest open trigger (per environment and DAG) with four queries
 per model, however many objects there are; the helpers below (and the mixin's methods) answer from
-that cache when it is there and ask ``JobRun.objects`` otherwise, so both give
-the same answer. ``prefetch_shown_runs(objects)`` fetches only what a widget
-shows (two or three queries per model): the page poll re-renders widgets with it.
+that cache when it is there and ask the database otherwise, so both give
+the same answer. Asked with a DAG and an environment (as the widget asks), they
+read one entry of JobRecord's indexes whatever the record's history (JobRecord
+says how); without them, the record's runs. ``prefetch_shown_runs(objects)``
+fetches only what a widget shows (two or three queries per model): the page poll
+re-renders widgets with it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from django.db import models
 from django.db.models import Case, F, OrderBy, Value, When, Window
 from django.db.models.functions import RowNumber
 
-from airflow_client.models import JobRecord, JobRun, JobRunQuerySet, JobTrigger
+from airflow_client.models import JobRecord, JobRecordQuerySet, JobRun, JobRunQuerySet, JobTrigger
 from airflow_client.states import ACTIVE_STATES, RunState
 
 __all__ = [
@@ -84,12 +87,28 @@ def _answer(
     cached: PrefetchedRuns | None = obj.__dict__.get(CACHE_ATTR)
     if cached is not None and slot in cached.fetched:
         return _newest(getattr(cached, slot), dag_id, environment)
+    if dag_id is not None and environment is not None:
+        return _indexed(JobRecord.objects.of(obj, dag_id, environment), slot)
     runs: JobRunQuerySet = JobRun.objects.for_object(obj)
     if dag_id is not None:
         runs = runs.for_dag(dag_id, environment=environment)
     elif environment is not None:
         runs = runs.filter(environment=environment)
     return ask(runs)
+
+
+#: the states each cached slot is about (latest: every state)
+_SLOT_STATES: dict[str, frozenset[str]] = {"current": ACTIVE_STATES, "success": frozenset({RunState.SUCCESS})}
+
+
+def _indexed(links: JobRecordQuerySet, slot: str) -> JobRun | None:
+    """The run in ``slot`` of one (record, DAG, environment), from its links' indexes: one query."""
+    states = _SLOT_STATES.get(slot)
+    if states is None:
+        newest = links.newest_runs(latest=True)
+        return newest[0] if newest else None
+    # the run's own state decides (the link's copy only finds it)
+    return next((run for run in links.newest_runs(states=sorted(states)) if run.state in states), None)
 
 
 def current_job_run(
@@ -128,10 +147,17 @@ def prefetched_shown(obj: models.Model, dag_id: str, environment: str) -> JobRun
 
 
 def _open_triggers(content_type: ContentType, object_ids: Sequence[str]) -> Iterable[JobRecord]:
-    """The links of open triggers to these records, newest trigger first: one query."""
+    """The links of open triggers to these records, newest trigger first: one query.
+
+    ``run_state=""`` picks the records' trigger links in JobRecord's state index, so their
+    run links (the histories) are not read.
+    """
     links: Iterable[JobRecord] = (
         JobRecord.objects.filter(
-            content_type=content_type, object_id__in=object_ids, job_trigger__outcome__in=JobTrigger.OPEN
+            content_type=content_type,
+            object_id__in=object_ids,
+            run_state="",
+            job_trigger__outcome__in=JobTrigger.OPEN,
         )
         .select_related("job_trigger")
         .order_by("-job_trigger__created_at", "-job_trigger_id")
@@ -140,25 +166,33 @@ def _open_triggers(content_type: ContentType, object_ids: Sequence[str]) -> Iter
 
 
 def _ranked(
-    content_type: ContentType, object_ids: Sequence[str], *, active_first: bool = False, **run_filter: Any
+    content_type: ContentType, object_ids: Sequence[str], *, active_first: bool = False, **link_filter: Any
 ) -> Iterable[JobRecord]:
-    """The newest link per (record, environment, DAG) among runs matching ``run_filter``
-    (with ``active_first``, the newest active one when there is one): one query."""
-    order: list[OrderBy] = [F("job_run__created_at").desc(), F("job_run_id").desc()]
+    """The newest link per (record, environment, DAG) among links matching ``link_filter``
+    (with ``active_first``, the newest active one when there is one): one query.
+
+    It ranks on the links' copies of the runs' dates and states, in the order of JobRecord's indexes.
+    """
+    order: list[OrderBy] = [F("run_created_at").desc(), F("job_run_id").desc()]
     if active_first:
-        going_on = Case(When(job_run__state__in=ACTIVE_STATES, then=Value(0)), default=Value(1))
+        going_on = Case(When(run_state__in=ACTIVE_STATES, then=Value(0)), default=Value(1))
         order.insert(0, going_on.asc())
     newest_first = Window(
-        RowNumber(), partition_by=[F("object_id"), F("job_run__environment"), F("dag_id")], order_by=order
+        RowNumber(),
+        partition_by=[F("object_id"), F("dag_id"), F("environment")],  # in the order of the index
+        order_by=order,
     )
     links: Iterable[JobRecord] = (
         JobRecord.objects.filter(
-            content_type=content_type, object_id__in=object_ids, job_run__isnull=False, **run_filter
+            content_type=content_type,
+            object_id__in=object_ids,
+            run_created_at__isnull=False,
+            **link_filter,
         )
         .annotate(rank=newest_first)
         .filter(rank=1)
         # the widget names who started the run: no query per run for it
-        .select_related("job_run", "job_run__started_by")
+        .select_related("job_run__started_by")
     )
     return links
 
@@ -166,8 +200,8 @@ def _ranked(
 #: Each run slot: the filter of its runs, and whether an active run goes first.
 _RUN_SLOTS: dict[str, tuple[dict[str, Any], bool]] = {
     "latest": ({}, False),
-    "success": ({"job_run__state": RunState.SUCCESS}, False),
-    "current": ({"job_run__state__in": ACTIVE_STATES}, False),
+    "success": ({"run_state": RunState.SUCCESS}, False),
+    "current": ({"run_state__in": ACTIVE_STATES}, False),
     "shown": ({}, True),
 }
 
@@ -200,7 +234,7 @@ def _prefetch(objects: Iterable[M], slots: frozenset[str]) -> list[M]:
                 continue
             for link in _ranked(content_type, object_ids, active_first=active_first, **run_filter):
                 assert link.job_run is not None
-                key = (link.job_run.environment, link.dag_id)
+                key = (link.environment, link.dag_id)
                 for obj in members[link.object_id]:
                     getattr(obj.__dict__[CACHE_ATTR], slot)[key] = link.job_run
         if "triggers" not in slots:

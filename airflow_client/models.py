@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -18,6 +18,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import DataError, IntegrityError, models, transaction
 from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -68,7 +69,11 @@ class JobTriggerQuerySet(models.QuerySet["JobTrigger"]):
         job_trigger: JobTrigger = self.create(**request)
         content_type, object_id = content_key(obj)
         JobRecord.objects.create(
-            job_trigger=job_trigger, content_type=content_type, object_id=object_id, dag_id=job_trigger.dag_id
+            job_trigger=job_trigger,
+            content_type=content_type,
+            object_id=object_id,
+            dag_id=job_trigger.dag_id,
+            environment=job_trigger.environment,
         )
         return job_trigger
 
@@ -310,14 +315,30 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
 
     def set_state(self, state: str) -> str:
         """Set one run's state by compare-and-set: however many callers store the same change,
-        exactly one gets the old state back (and signals); the others get ``state``."""
+        exactly one gets the old state back (and signals); the others get ``state``.
+
+        The run's links get the new state in the same transaction (JobRecord.run_state):
+        the run's row stays locked until then, so two changes cannot leave them apart.
+        """
         for _attempt in range(5):
-            old_state: str | None = self.values_list("state", flat=True).first()
-            if old_state is None or old_state == state:
+            found: tuple[int, str] | None = self.values_list("pk", "state").first()
+            if found is None or found[1] == state:
                 return state
-            if self.filter(state=old_state).update(state=state, updated_at=timezone.now()):
-                return old_state
+            pk, old_state = found
+            with transaction.atomic(savepoint=False):  # no savepoint: nothing here to roll back alone
+                if self.filter(pk=pk, state=old_state).update(state=state, updated_at=timezone.now()):
+                    JobRecord.objects.filter(job_run_id=pk).update(run_state=state)
+                    return old_state
         return state
+
+    def update_record_keys(self) -> int:
+        """Recompute ``record_key`` (the history's sort by records) from these runs' links."""
+        first = (
+            JobRecord.objects.filter(job_run=models.OuterRef("pk"))
+            .order_by("content_type_id", "object_id")
+            .values("object_id")[:1]
+        )
+        return self.update(record_key=Coalesce(models.Subquery(first), Value("")))
 
     def store_dag_run(self, environment: str, dag_run: DagRun, **extra: Any) -> tuple[JobRun, str | None]:
         """The JobRun for ``dag_run``, created or updated (with ``extra`` fields); also the
@@ -421,6 +442,9 @@ class JobRun(models.Model):
     failed_error = models.TextField(_("failed task's error"), blank=True)
     #: when the last event pushed from Airflow arrived (None: never).
     pushed_at = models.DateTimeField(_("last event received"), null=True, blank=True)
+    #: the first linked record's id (links ordered by content type, then id): what the history's
+    #: "Records" column sorts on, kept here so that sort reads an index (see update_record_keys).
+    record_key = models.CharField(_("record key"), max_length=255, blank=True, default="", editable=False)
 
     objects = JobRunManager()
 
@@ -438,10 +462,26 @@ class JobRun(models.Model):
                 fields=("environment", "dag_id", "dag_run_id"), name="airflow_client_jobrun_unique_run"
             ),
         )
-        indexes = (models.Index(fields=("state", "environment")),)
+        indexes = (
+            # the history's default order, alone and within a state (also the unfinished runs sync reads)
+            models.Index(fields=("created_at", "id"), name="airflow_cli_jobrun_created"),
+            models.Index(fields=("state", "created_at", "id"), name="airflow_cli_jobrun_state"),
+            # the history sorted by records, both ways (the other way reads it backwards)
+            models.Index(fields=("record_key", "-created_at", "-id"), name="airflow_cli_jobrun_record_key"),
+        )
 
     def __str__(self) -> str:
         return f"{self.dag_id} / {self.dag_run_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save; a saved run's links get its state and date in the same transaction (JobRecord)."""
+        adding = self._state.adding
+        with transaction.atomic(using=kwargs.get("using"), savepoint=False):
+            super().save(*args, **kwargs)
+            if not adding:
+                self.job_records.update(
+                    environment=self.environment, run_state=self.state, run_created_at=self.created_at
+                )
 
     @property
     def finished(self) -> bool:
@@ -719,8 +759,72 @@ class JobTaskResult(models.Model):
         return f"{self.job_run_id}: {self.status}"
 
 
+class JobRecordQuerySet(models.QuerySet["JobRecord"]):
+    def of(self, obj: models.Model, dag_id: str, environment: str) -> JobRecordQuerySet:
+        """The links of ``obj`` in ``dag_id`` and ``environment`` (a Job's DAG in its Airflow)."""
+        content_type, object_id = content_key(obj)
+        return cast(
+            JobRecordQuerySet,
+            self.filter(
+                content_type=content_type, object_id=object_id, dag_id=dag_id, environment=environment
+            ),
+        )
+
+    def newest_runs(self, *, states: Iterable[str] = (), latest: bool = False) -> list[JobRun]:
+        """The newest run in each of ``states`` and, with ``latest``, the newest of all: one query
+        whose every part is one step down one of JobRecord's indexes, however long the history.
+
+        Call it on :meth:`of`; the runs come newest first, with their ``started_by``.
+        """
+        newest_first = ("-run_created_at", "-job_run_id")
+        parts = [self.filter(run_state=state) for state in states]
+        if latest:
+            parts.append(self.filter(run_created_at__isnull=False))
+        if not parts:
+            return []
+        picks = Q()
+        for part in parts:
+            picks |= Q(pk=models.Subquery(part.order_by(*newest_first).values("pk")[:1]))
+        links = JobRecord.objects.filter(picks).select_related("job_run__started_by").order_by(*newest_first)
+        runs: list[JobRun] = []
+        for link in links:
+            if link.job_run is not None and link.job_run not in runs:
+                runs.append(link.job_run)
+        return runs
+
+    def refill(self) -> int:
+        """Copy each linked run's environment, state and date onto these links (for links
+        written without save(), e.g. by bulk_create)."""
+        runs = JobRun.objects.filter(pk=models.OuterRef("job_run_id"))
+        updated: int = self.filter(job_run__isnull=False).update(
+            environment=models.Subquery(runs.values("environment")[:1]),
+            run_state=models.Subquery(runs.values("state")[:1]),
+            run_created_at=models.Subquery(runs.values("created_at")[:1]),
+        )
+        return updated
+
+
+JobRecordManager = models.Manager.from_queryset(JobRecordQuerySet)
+
+
 class JobRecord(models.Model):
-    """Links a run or a trigger to one record of any model."""
+    """Links a run or a trigger to one record of any model.
+
+    A record's page asks three things of one (record, Job): the run going on now,
+    the newest run, the last success. To answer them without reading the record's
+    history, each link carries copies of what those questions sort and filter on
+    (the run's environment, state and ``created_at``), and two indexes match the
+    questions exactly, so each is one step down an index (JobRecordQuerySet.newest_runs).
+    The copies live on the link rather than on a per-(record, DAG) row of pointers
+    because they never need recomputing: a deleted run takes its links along, so
+    "the newest" stays right without anyone looking for the next one.
+
+    The copies change with the run, in the same transaction: JobRunQuerySet.set_state
+    (every state change: store(), mark_gone(), store_dag_run(), record_dag_run()
+    and the events go through it) and JobRun.save() update them; a new link copies
+    them in save(). Code that writes runs or links around those (``QuerySet.update``
+    of a state, ``bulk_create`` of links) calls JobRecordQuerySet.refill() after.
+    """
 
     job_run = models.ForeignKey(
         JobRun, null=True, blank=True, on_delete=models.CASCADE, related_name="job_records"
@@ -733,14 +837,38 @@ class JobRecord(models.Model):
     content_object = GenericForeignKey("content_type", "object_id")
     #: copied from the run/trigger so "runs of this record in this DAG" needs no join.
     dag_id = models.CharField(max_length=250)
+    #: copied from the run/trigger, like dag_id.
+    environment = models.CharField(max_length=100, blank=True, default="")
+    #: the run's state and created_at, kept in step with it ("" and None for a trigger's link).
+    run_state = models.CharField(max_length=20, blank=True, default="")
+    run_created_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = JobRecordManager()
 
     class Meta:
         verbose_name = _("job record")
         verbose_name_plural = _("job records")
         indexes = (
-            models.Index(fields=("content_type", "object_id", "created_at")),
-            models.Index(fields=("content_type", "object_id", "dag_id", "created_at")),
+            # the newest run of a (record, DAG, environment); also the history filtered to a record
+            models.Index(
+                fields=("content_type", "object_id", "dag_id", "environment", "run_created_at", "job_run"),
+                name="airflow_cli_jobrecord_newest",
+            ),
+            # the newest run in a state (current: queued / running; last success); the history
+            # filtered to a record and a state reads its first three columns
+            models.Index(
+                fields=(
+                    "content_type",
+                    "object_id",
+                    "run_state",
+                    "dag_id",
+                    "environment",
+                    "run_created_at",
+                    "job_run",
+                ),
+                name="airflow_cli_jobrecord_state",
+            ),
         )
         constraints = (
             models.CheckConstraint(
@@ -756,6 +884,26 @@ class JobRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.content_type_id}:{self.object_id} ({self.dag_id})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A new link of a run copies the run's environment, state and date, read (and on
+        PostgreSQL locked) in the same transaction, and resets the run's ``record_key``."""
+        adding = self._state.adding
+        with transaction.atomic(using=kwargs.get("using"), savepoint=False):
+            if adding and self.job_run_id is not None:
+                found = (
+                    JobRun.objects.select_for_update()
+                    .filter(pk=self.job_run_id)
+                    .values_list("environment", "state", "created_at")
+                    .first()
+                )
+                if found is not None:
+                    self.environment, self.run_state, self.run_created_at = found
+            elif adding and not self.environment and self.job_trigger_id is not None:
+                self.environment = cast(JobTrigger, self.job_trigger).environment
+            super().save(*args, **kwargs)
+            if adding and self.job_run_id is not None:
+                cast(JobRunQuerySet, JobRun.objects.filter(pk=self.job_run_id)).update_record_keys()
 
 
 class JobSlotQuerySet(models.QuerySet["JobSlot"]):

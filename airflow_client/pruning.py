@@ -72,6 +72,8 @@ def apply(
                 job_run__in=pks, content_type_id=content_type_id, object_id=object_id
             ).delete()
             JobRun.objects.filter(pk__in=pks, job_records__isnull=True).delete()
+            # the runs still linked to other records may now sort under another one
+            JobRun.objects.filter(pk__in=pks).update_record_keys()
     return doomed
 
 

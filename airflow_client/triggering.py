@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, models, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from airflow_client.conf import get_settings
@@ -40,7 +41,7 @@ from airflow_client.exceptions import (
 )
 from airflow_client.jobs import Job, conf_pk, get_job
 from airflow_client.mixins import is_prefetched, prefetched_trigger
-from airflow_client.models import JobRun, JobSlot, JobTrigger, content_key
+from airflow_client.models import JobRecord, JobRun, JobSlot, JobTrigger, content_key
 from airflow_client.refreshing import announce_change, not_in_airflow, raise_unavailable, refresh
 from airflow_client.transports import get_transport
 from airflow_client.transports.base import DagRun
@@ -428,14 +429,13 @@ def pending_trigger(job: Job, obj: models.Model) -> JobTrigger | None:
     if is_prefetched(obj, "triggers"):
         return prefetched_trigger(obj, job.dag_id, job.environment)
     content_type, object_id = content_key(obj)
+    # From the open triggers (few) to their links, not from the record's links (its whole history).
+    links = JobRecord.objects.filter(
+        job_trigger=OuterRef("pk"), content_type=content_type, object_id=object_id
+    )
     found: JobTrigger | None = (
         JobTrigger.objects.open()
-        .filter(
-            environment=job.environment,
-            dag_id=job.dag_id,
-            job_records__content_type=content_type,
-            job_records__object_id=object_id,
-        )
+        .filter(Exists(links), environment=job.environment, dag_id=job.dag_id)
         .order_by("-created_at", "-id")
         .first()
     )

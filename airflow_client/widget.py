@@ -38,7 +38,8 @@ from airflow_client.mixins import (
     latest_job_run,
     prefetched_shown,
 )
-from airflow_client.models import JobRun, JobRunQuerySet, JobTrigger
+from airflow_client.models import JobRecord, JobRun, JobTrigger
+from airflow_client.states import ACTIVE_STATES
 
 if TYPE_CHECKING:
     from airflow_client.jobs import Job
@@ -320,14 +321,19 @@ def confirm_question(job: Job) -> str:
 
 def current_run(job: Job, obj: models.Model) -> JobRun | None:
     """The run the widget is about: the one going on now, else the newest (answered from
-    prefetch_job_runs when the record went through it)."""
+    prefetch_job_runs when the record went through it).
+
+    Otherwise one query that reads three entries of JobRecord's indexes (the newest queued,
+    running and any run), so it costs the same for a record with 10 runs or 100,000.
+    """
     if is_prefetched(obj, "shown"):
         return prefetched_shown(obj, job.dag_id, job.environment)
     if is_prefetched(obj, "current") and is_prefetched(obj, "latest"):
         where = {"environment": job.environment}
         return current_job_run(obj, job.dag_id, **where) or latest_job_run(obj, job.dag_id, **where)
-    runs: JobRunQuerySet = JobRun.objects.for_object(obj)
-    return runs.for_job(job).current_or_newest()
+    links = JobRecord.objects.of(obj, job.dag_id, job.environment)
+    newest = links.newest_runs(states=sorted(ACTIVE_STATES), latest=True)
+    return next((run for run in newest if not run.finished), newest[0] if newest else None)
 
 
 def last_success(job: Job, obj: models.Model) -> JobRun | None:

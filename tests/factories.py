@@ -1,4 +1,4 @@
-"""Builders for the tests' records: runs as if read from Airflow, users with permissions."""
+"""Builders for the tests' records: runs as if read from Airflow, long histories, users with permissions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from airflow_client.models import JobRecord, JobRun
@@ -59,6 +59,37 @@ def make_run(
         dag_id=dag_id,
     )
     return run
+
+
+def bulk_history(
+    record: Any, count: int, *, failed_every: int = 10, dag_id: str = "index_finding_aid"
+) -> None:
+    """``count`` older finished runs of ``record`` (one in ``failed_every`` failed), written in bulk
+    as a data load would, then their links' copies filled by JobRecordQuerySet.refill()."""
+    start = JobRun.objects.count()
+    old = timezone.now() - timedelta(days=400)
+    runs = JobRun.objects.bulk_create(
+        JobRun(
+            environment="default",
+            dag_id=dag_id,
+            dag_run_id=f"bulk_{start + i}",
+            state="failed" if i % failed_every == 0 else "success",
+            start_date=old,
+            end_date=old + timedelta(seconds=30),
+        )
+        for i in range(count)
+    )
+    JobRun.objects.filter(pk__in=[run.pk for run in runs]).update(created_at=old)
+    content_type = ContentType.objects.get_for_model(record)
+    JobRecord.objects.bulk_create(
+        JobRecord(job_run=run, content_type=content_type, object_id=str(record.pk), dag_id=dag_id)
+        for run in runs
+    )
+    JobRecord.objects.filter(job_run__in=runs).refill()
+    JobRun.objects.filter(pk__in=[run.pk for run in runs]).update_record_keys()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # what autovacuum does after such a load
+            cursor.execute("ANALYZE airflow_client_jobrun, airflow_client_jobrecord")
 
 
 def make_user(username: str, *perms: str) -> User:

@@ -136,3 +136,22 @@ def test_whole_graph_down_to_zero_and_up_again() -> None:
         _assert_kept(apps, keys)
     finally:
         _migrate(graph[-1])
+
+
+def test_the_record_scale_step_fills_the_copies_of_existing_rows() -> None:
+    """0007 (issue 12): links get their run's environment, state and date, trigger links their
+    trigger's environment, runs their record key."""
+    graph = _graph()
+    before = (APP, "0006_task_results")
+    try:
+        keys = _fill(_migrate(before))
+        apps = _migrate((APP, "0007_record_scale"))
+        run = apps.get_model(APP, "JobRun").objects.get(pk=keys["run_pk"])
+        links = apps.get_model(APP, "JobRecord").objects.order_by("object_id")
+        assert [(link.environment, link.run_state, link.run_created_at) for link in links] == [
+            ("default", "running", run.created_at),
+            ("default", "", None),
+        ]
+        assert run.record_key == "7"
+    finally:
+        _migrate(graph[-1])
