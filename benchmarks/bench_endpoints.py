@@ -235,8 +235,6 @@ def poll_rows(db: str, client: Client, record: Any) -> list[Row]:
 
 def rows(db: str) -> list[Row]:
     harness.setup_django(db)
-    from django.test.utils import setup_test_environment
 
-    setup_test_environment()
     client, record = poll.prepare()
     return [throughput(db, client, record), *poll_rows(db, client, record)]

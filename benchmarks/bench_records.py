@@ -244,12 +244,10 @@ def _load() -> str:
 
 def rows(db: str) -> list[Row]:
     setup_django(db)
-    from django.test.utils import setup_test_environment
     from django.urls import reverse
 
     from tests.testapp.models import FindingAid
 
-    setup_test_environment()  # the test client's template rendering hooks
     big = FindingAid.objects.create(title="A record with a long history")
     small = FindingAid.objects.create(title="A record with a short history")
     built = time.perf_counter()

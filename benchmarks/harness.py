@@ -3,6 +3,10 @@
 A bench module defines ``rows(db: str) -> list[Row]``; ``benchmarks/run.py`` calls it in a
 fresh process per database ("sqlite", "postgresql"), so ``rows()`` may start with
 :func:`setup_django`. Benchmarks print and return figures; they never assert.
+
+Pages are fetched with Django's test ``Client`` but without ``setup_test_environment()``:
+that hook copies every template's context on each render (for ``response.context``),
+which doubles a page's time, a cost no site pays.
 """
 
 from __future__ import annotations

@@ -130,9 +130,7 @@ def main() -> None:
 
     django.setup()
     from django.db import connection
-    from django.test.utils import setup_test_environment
 
-    setup_test_environment()
     connection.creation.create_test_db(verbosity=0)
     client, record = prepare()
     print(f"database: {connection.vendor}; {POLLS} unchanged polls per size")
