@@ -32,6 +32,7 @@ if django.VERSION < (6, 0):  # Django 6 has template partials built in
     INSTALLED_APPS.append("template_partials")
 
 MIDDLEWARE = [
+    "tests.serialized.SerializedRequestsMiddleware",  # the live server and the test share SQLite
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

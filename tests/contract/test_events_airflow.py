@@ -17,6 +17,7 @@ import pytest
 from airflow_client.models import JobEvent, JobRun
 from airflow_client.states import RunState
 from tests.contract.conftest import RUN_SECONDS, Airflow, new_run_id, start_run
+from tests.serialized import LOCK
 from tests.testapp.models import FindingAid
 
 pytestmark = [pytest.mark.contract, pytest.mark.django_db(transaction=True)]
@@ -61,7 +62,8 @@ def _wait_for(
     deadline = time.monotonic() + seconds
     next_poll, polled_at = 0.0, 0.0
     while True:
-        run = JobRun.objects.filter(dag_run_id=run_id).first()
+        with LOCK:  # Airflow's callbacks post to the live server meanwhile
+            run = JobRun.objects.filter(dag_run_id=run_id).first()
         if run is not None and run.state == state:
             break
         now = time.monotonic()
@@ -83,44 +85,47 @@ def _wait_for(
 
 
 def test_a_run_started_in_airflow_reaches_its_record_by_its_events(pushed_to: Airflow) -> None:
-    record = FindingAid.objects.create(title="Pushed")
+    with LOCK:
+        record = FindingAid.objects.create(title="Pushed")
     ok_id, fail_id = new_run_id("events-ok"), new_run_id("events-fail")
     start_run(pushed_to.transport, "contract_events", ok_id, {"finding_aid_id": record.pk})
     start_run(pushed_to.transport, "contract_events", fail_id, {"finding_aid_id": record.pk, "fail": True})
 
     run, polled_at = _wait_for(ok_id, RunState.SUCCESS, RUN_SECONDS + CALLBACK_SECONDS, pushed_to)
 
-    assert list(JobRun.objects.for_object(record).filter(dag_run_id=ok_id)) == [run]
-    assert run.environment == f"airflow{pushed_to.major}"
-    kinds = [(event.kind, event.task_id) for event in run.events.all()]
-    for expected in [
-        ("task_start", "extract"),
-        ("pages.fetched", "extract"),
-        ("task_success", "extract"),
-        ("task_start", "load"),
-        ("task_success", "load"),
-        ("dag_success", ""),
-    ]:
-        assert expected in kinds
-    assert run.events.get(kind="pages.fetched").payload == {"pages": 3}
-    assert (run.tasks_done, run.tasks_total) == (2, 2)
-    assert run.refresh_error == ""  # nothing asked the (unreachable) transport
+    with LOCK:
+        assert list(JobRun.objects.for_object(record).filter(dag_run_id=ok_id)) == [run]
+        assert run.environment == f"airflow{pushed_to.major}"
+        kinds = [(event.kind, event.task_id) for event in run.events.all()]
+        for expected in [
+            ("task_start", "extract"),
+            ("pages.fetched", "extract"),
+            ("task_success", "extract"),
+            ("task_start", "load"),
+            ("task_success", "load"),
+            ("dag_success", ""),
+        ]:
+            assert expected in kinds
+        assert run.events.get(kind="pages.fetched").payload == {"pages": 3}
+        assert (run.tasks_done, run.tasks_total) == (2, 2)
+        assert run.refresh_error == ""  # nothing asked the (unreachable) transport
 
     failed, _ = _wait_for(fail_id, RunState.FAILED, RUN_SECONDS + CALLBACK_SECONDS)
-    assert failed.failed_task_id == "load"
-    failure = failed.events.get(kind="task_failure")
-    assert failure.task_id == "load"
-    assert "fails on purpose" in failure.error
-    assert failed.events.filter(kind="dag_failure").exists()
+    with LOCK:
+        assert failed.failed_task_id == "load"
+        failure = failed.events.get(kind="task_failure")
+        assert failure.task_id == "load"
+        assert "fails on purpose" in failure.error
+        assert failed.events.filter(kind="dag_failure").exists()
+        pushed = JobEvent.objects.get(job_run=run, kind="dag_success").created_at.timestamp()
 
-    _record_latency(pushed_to, ok_id, run, polled_at)
+    _record_latency(pushed_to, ok_id, pushed, polled_at)
 
 
-def _record_latency(airflow: Airflow, run_id: str, run: JobRun, polled_at: float) -> None:
+def _record_latency(airflow: Airflow, run_id: str, pushed: float, polled_at: float) -> None:
     """Time from the last task ending in Airflow to the record showing success: pushed vs. polled."""
     tasks = airflow.transport.task_instances("contract_events", run_id)
     ended = max(task.end_date for task in tasks if task.end_date is not None).timestamp()
-    pushed = JobEvent.objects.get(job_run=run, kind="dag_success").created_at.timestamp()
     line = (
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} Airflow {airflow.major}: last task end -> JobRun success: "
         f"pushed {pushed - ended:.1f} s, polled every {POLL_SECONDS:g} s {polled_at - ended:.1f} s\n"
