@@ -22,32 +22,23 @@ from airflow_client.dags import FAILED, RUN_FAILED, SUCCESSFUL, WIRE_VERSION, fa
 __all__ = ["execute", "main"]
 
 
-def _load(path: str) -> Any:
-    """The Task object at ``path``; ValueError when the path names none."""
-    from django.utils.module_loading import import_string
-
-    from airflow_client.tasks_compat import Task
-
-    try:
-        found = import_string(path)
-    except ImportError as exc:
-        raise ValueError(f"The task {path!r} cannot be imported here: {exc}") from exc
-    if not isinstance(found, Task):
-        raise ValueError(f"{path!r} is not a task (a function decorated with @task).")
-    return found
-
-
 def execute(
     spec: Mapping[str, Any], *, try_number: int, run_id: str = "", worker: str | None = None
 ) -> dict[str, Any]:
     """Call the task of ``spec`` (Django is set up) and return the result envelope."""
-    from airflow_client.tasks_compat import TaskContext, TaskResult, TaskResultStatus, normalize_json
+    from airflow_client.tasks_compat import (
+        TaskContext,
+        TaskResult,
+        TaskResultStatus,
+        load_task,
+        normalize_json,
+    )
 
     worker = worker or socket.gethostname()
     started_at = now_iso()
     path = str(spec.get("path"))
     try:
-        task = _load(path)
+        task = load_task(path)
     except Exception as exc:
         return failure(RUN_FAILED, "".join(traceback.format_exception(exc)), try_number, started_at)
     args, kwargs = list(spec.get("args") or []), dict(spec.get("kwargs") or {})

@@ -54,6 +54,7 @@ from airflow_client.tasks_compat import (
     TaskResult,
     TaskResultDoesNotExist,
     TaskResultStatus,
+    load_task,
     normalize_json,
     task_backends,
     task_enqueued,
@@ -210,13 +211,7 @@ class AirflowBackend(BaseTaskBackend):
 
     def _task(self, spec: Mapping[str, Any]) -> Task[Any, Any]:
         """The Task of a run's conf, as it was enqueued here."""
-        path = str(spec.get("path"))
-        try:
-            found = import_string(path)
-        except ImportError as exc:
-            raise InvalidTask(f"The task {path!r} of this result cannot be imported: {exc}") from exc
-        if not isinstance(found, Task):
-            raise InvalidTask(f"{path!r} is no longer a task.")
+        found = load_task(str(spec.get("path")))
         changes: dict[str, Any] = {"backend": self.alias}
         if spec.get("queue") in self.queues:
             changes["queue_name"] = spec["queue"]

@@ -6,7 +6,7 @@ Importing this module without either raises an ImportError saying so.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import django
 
@@ -20,6 +20,7 @@ __all__ = [
     "TaskResult",
     "TaskResultDoesNotExist",
     "TaskResultStatus",
+    "load_task",
     "normalize_json",
     "task",
     "task_backends",
@@ -49,3 +50,16 @@ else:  # pragma: no cover  (Django 5.2: the matrix runs it)
             f"{django.get_version()} the django-tasks backport "
             "(pip install 'django-airflow-client[tasks]', and add 'django_tasks' to INSTALLED_APPS)."
         ) from exc
+
+
+def load_task(path: str) -> Task[Any, Any]:
+    """The task at the import path ``path`` (as Airflow's worker will import it); InvalidTask if none."""
+    from django.utils.module_loading import import_string
+
+    try:
+        found = import_string(path)
+    except ImportError as exc:
+        raise InvalidTask(f"The task {path!r} cannot be imported: {exc}") from exc
+    if not isinstance(found, Task):
+        raise InvalidTask(f"{path!r} is not a task (a function decorated with @task).")
+    return found

@@ -94,10 +94,19 @@ def _check_run_id(run_id: str, max_length: int) -> str:
 
 def _new_run_id(job: Job, obj: models.Model, max_length: int) -> str:
     own = job.get_run_id(obj)
-    if own:
-        return _check_run_id(own, max_length)
+    return _check_run_id(own, max_length) if own else _random_run_id(max_length)
+
+
+def _random_run_id(max_length: int) -> str:
     # 48 random bits: collisions are negligible, and short ids keep MWAA's 64-char paths valid.
     return _check_run_id(f"{get_settings().run_id_prefix}_{secrets.token_hex(6)}", max_length)
+
+
+def _refuse_when_disabled() -> None:
+    if not get_settings().enabled:
+        raise AirflowDisabled(
+            "Airflow is turned off on this site (AIRFLOW_ENABLED = False): nothing was started."
+        )
 
 
 def trigger(
@@ -117,10 +126,7 @@ def trigger(
     job = get_job(job)
     if obj.pk is None:
         raise ValueError("trigger() needs a saved record.")
-    if not get_settings().enabled:
-        raise AirflowDisabled(
-            "Airflow is turned off on this site (AIRFLOW_ENABLED = False): nothing was started."
-        )
+    _refuse_when_disabled()
     overrides = validate_conf({} if conf is None else conf)
     merged: dict[str, Any] = {**validate_conf(job.get_conf(obj)), **overrides}
     if job.conf_key:
@@ -160,20 +166,14 @@ def start_run(
     ``run_after``: not before then (the transport must support it: ``defers_runs``).
     Raises InvalidConf, TriggerFailed or AirflowDisabled as trigger() does.
     """
-    if not get_settings().enabled:
-        raise AirflowDisabled(
-            "Airflow is turned off on this site (AIRFLOW_ENABLED = False): nothing was started."
-        )
+    _refuse_when_disabled()
     transport = get_transport(environment)
     if run_after is not None and not transport.defers_runs:
         raise ConfigurationError(f"The transport of environment {environment!r} cannot start a run later.")
-    prefix = get_settings().run_id_prefix
-    # 64 random bits (fewer only where a transport caps run ids, as MWAA does).
-    room = max(6, min(16, transport.max_run_id_length - len(prefix) - 1))
     request = {
         "environment": environment,
         "dag_id": dag_id,
-        "run_id": _check_run_id(f"{prefix}_{secrets.token_hex(8)[:room]}", transport.max_run_id_length),
+        "run_id": _random_run_id(transport.max_run_id_length),
         "conf": validate_conf(conf),
         "note": note,
     }
