@@ -52,7 +52,7 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
             )
         )
     idle = raw("AIRFLOW_IDLE_POLL_INTERVAL")
-    if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not math.isfinite(idle) or idle <= 0:
+    if not is_positive_number(idle):
         errors.append(
             _error(
                 25,

@@ -128,7 +128,7 @@ def get_settings() -> Settings:
         max_conf_bytes=_positive_int("AIRFLOW_MAX_CONF_BYTES"),
         max_log_bytes=_positive_int("AIRFLOW_MAX_LOG_BYTES"),
         events_max_bytes=_positive_int("AIRFLOW_EVENTS_MAX_BYTES"),
-        sync_horizon=_positive_number("AIRFLOW_SYNC_HORIZON"),
+        sync_horizon=_seconds("AIRFLOW_SYNC_HORIZON", positive=True),
         # Only an explicit False turns Airflow off; a wrong type is check E024 and keeps it on.
         enabled=raw("AIRFLOW_ENABLED") is not False,
     )
@@ -146,12 +146,6 @@ def is_positive_number(value: Any) -> bool:
     return (
         not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
     )
-
-
-def _positive_number(name: str) -> float:
-    """A positive number setting, or its default when it is not one (system checks say so)."""
-    value = raw(name)
-    return float(value) if is_positive_number(value) else float(DEFAULTS[name])
 
 
 @receiver(setting_changed)

@@ -850,6 +850,8 @@ class JobRecord(models.Model):
         verbose_name = _("job record")
         verbose_name_plural = _("job records")
         indexes = (
+            # the links made since a moment (the page poll's runs started elsewhere)
+            models.Index(fields=("content_type", "object_id", "dag_id", "created_at")),
             # the newest run of a (record, DAG, environment); also the history filtered to a record
             models.Index(
                 fields=("content_type", "object_id", "dag_id", "environment", "run_created_at", "job_run"),

@@ -37,6 +37,7 @@ back to the horizon), and every unfinished run not listed is read on its own.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -254,10 +255,10 @@ class _Listings:
     """One environment's listings: what they need and what they saw."""
 
     alias: str
-    transport: Transport
     capabilities: Capabilities
     tally: _Tally
-    jobs: list[Job]
+    #: the environment's Jobs by DAG id
+    jobs: dict[str, list[Job]]
     #: DAGs whose runs unknown here are recorded (the registered Jobs', when discovering).
     discovering: frozenset[str]
     #: pks of the JobRuns the listings covered.
@@ -266,10 +267,13 @@ class _Listings:
 
 def _list(alias: str, transport: Transport, tally: _Tally, *, discover: bool) -> set[int] | None:
     """List the runs sync compares: the pks of the JobRuns covered, None if Airflow is unreachable."""
-    jobs = [job for job in all_jobs() if job.environment == alias]
+    jobs: dict[str, list[Job]] = defaultdict(list)
+    for job in all_jobs():
+        if job.environment == alias:
+            jobs[job.dag_id].append(job)
     capabilities = transport.capabilities
-    discovering = frozenset(job.dag_id for job in jobs) if discover else frozenset()
-    listings = _Listings(alias, transport, capabilities, tally, jobs, discovering)
+    discovering = frozenset(jobs) if discover else frozenset()
+    listings = _Listings(alias, capabilities, tally, jobs, discovering)
     # Without state filters, a DAG listed only for its unfinished runs would mean reading its whole history.
     oldest = _oldest_reads(alias) if capabilities.state_filters else {}
     dag_ids = sorted(listings.discovering | set(oldest))
@@ -428,7 +432,7 @@ def _record_one(
     """Record one listed run (see _record); the pk of the JobRun it covers goes to ``listings.seen``."""
     alias, tally = listings.alias, listings.tally
     key = (dag_run.dag_id, dag_run.run_id)
-    dag_jobs = [job for job in listings.jobs if job.dag_id == dag_run.dag_id]
+    dag_jobs = listings.jobs.get(dag_run.dag_id, [])
     job_run = known.get(key)
     if job_run is not None:
         listings.seen.add(job_run.pk)

@@ -42,10 +42,6 @@ class Migration(migrations.Migration):
             name='airflow_cli_content_ca0aa9_idx',
         ),
         migrations.RemoveIndex(
-            model_name='jobrecord',
-            name='airflow_cli_content_ff7faf_idx',
-        ),
-        migrations.RemoveIndex(
             model_name='jobrun',
             name='airflow_cli_state_a81849_idx',
         ),

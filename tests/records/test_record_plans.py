@@ -15,10 +15,12 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from airflow_client.triggering import pending_trigger
 from airflow_client.widget import current_run, last_success
 from tests.factories import bulk_history, make_run, make_user
+from tests.pages import Page
 from tests.testapp.airflow_jobs import IndexFindingAid
 from tests.testapp.models import FindingAid
 
@@ -101,3 +103,19 @@ def test_the_history_of_a_record_in_a_state_reads_no_other_runs(client: Client, 
     assert len(queries) >= 3  # the count, the chart, the page
     for sql in queries:
         assert scans(sql) == [], sql
+
+
+def test_the_page_poll_finds_new_links_without_reading_the_history(client: Client, long_history: Any) -> None:
+    """An idle page asks for the links made since it last heard: the index must reach that moment,
+    not stop at the record and DAG and read their every link."""
+    client.force_login(make_user("viewer", "airflow_client.view_jobrun"))
+    page = Page.of(client.get(reverse("findingaid_detail", args=[long_history.pk])).content.decode())
+    polled = sql_of(lambda: client.get(page.poll_url(), headers={"HX-Request": "true"}))
+    links = [sql for sql in polled if '"created_at" >=' in sql and "airflow_client_jobrecord" in sql]
+    assert len(links) == 1
+    assert scans(links[0]) == []
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN QUERY PLAN {links[0]}")
+            plan = " ".join(row[3] for row in cursor.fetchall())
+        assert "created_at>?" in plan, plan
