@@ -59,7 +59,7 @@ from airflow_client.widget import (
 if TYPE_CHECKING:
     from airflow_client.jobs import Job
 
-__all__ = ["POLLER_ID", "POLL_EVENT", "Outcome", "Page", "Seen", "look", "read", "render_poller"]
+__all__ = ["POLLER_ID", "POLL_EVENT", "Outcome", "Page", "Seen", "look", "read", "record_pk", "render_poller"]
 
 #: the poller's element id (one per page).
 POLLER_ID = "ac-poller"
@@ -182,7 +182,7 @@ def parse_key(value: str, types: dict[str, ContentType | None]) -> Seen | None:
     if content_type is None or model is None:
         return None
     job = next((job for job in jobs_for_model(model) if dag_token(job.dag_id) == dag), None)
-    pk = _pk(model, object_id)
+    pk = record_pk(model, object_id)
     if job is None or pk is None:
         return None
     # the key names a proxy model by its own type (its widget's ids say so); runs link the concrete one
@@ -203,7 +203,8 @@ def _content_type(type_id: str, types: dict[str, ContentType | None]) -> Content
     return found
 
 
-def _pk(model: type[models.Model], object_id: str) -> Any:
+def record_pk(model: type[models.Model], object_id: str) -> Any:
+    """``object_id`` as ``model``'s key, or None when no record of it can have that key."""
     if not object_id or "\x00" in object_id or len(object_id) > 255:
         return None
     try:

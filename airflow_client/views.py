@@ -17,7 +17,7 @@ from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import models
 from django.http import (
     Http404,
@@ -114,12 +114,10 @@ def _job_and_model(model: str, dag_id: str) -> tuple[Job, type[models.Model]]:
 
 
 def _pk(model_class: type[models.Model], object_id: str) -> Any:
-    if "\x00" in object_id:  # no database key holds one; PostgreSQL refuses it in a query
+    pk = pagepoll.record_pk(model_class, object_id)
+    if pk is None:
         raise Http404(gettext("No such record."))
-    try:
-        return model_class._meta.pk.to_python(object_id)
-    except ValidationError:
-        raise Http404(gettext("No such record.")) from None
+    return pk
 
 
 @_guarded

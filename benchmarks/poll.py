@@ -45,6 +45,7 @@ def history(record: Any, count: int, start: int) -> None:
         JobRecord(job_run=run, content_type=content_type, object_id=str(record.pk), dag_id=run.dag_id)
         for run in runs
     )
+    JobRecord.objects.filter(job_run__in=runs).refill()  # the copies save() would have made
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE airflow_client_jobrun, airflow_client_jobrecord")

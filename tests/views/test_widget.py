@@ -163,6 +163,7 @@ def add_history(owners: list[FindingAid], count: int, start: int) -> None:
         JobRecord(job_run=r, content_type=ct, object_id=str(owners[i % len(owners)].pk), dag_id=r.dag_id)
         for i, r in enumerate(runs)
     )
+    JobRecord.objects.filter(job_run__in=runs).refill()  # the copies save() would have made
     if connection.vendor == "postgresql":
         # what autovacuum does after such a load: without statistics the planner
         # takes 10,000 rows for one and picks a nested loop that scans them all per row
